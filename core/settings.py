@@ -1,0 +1,253 @@
+"""The one settings object: built once at start from `NACHTDIENST_*` variables and an
+optional `nachtdienst.toml`, then passed down. No other module reads the environment.
+
+Nested groups use `__` in variables (`NACHTDIENST_PBX__SIP_PORT=5060`) and tables in TOML
+(`[pbx] sip_port = 5060`). Unknown keys and invalid values fail at start, naming the key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "NACHTDIENST_"
+# Variables with our prefix that select *where* settings come from rather than being settings.
+CONFIG_FILE_VARIABLE = "NACHTDIENST_CONFIG"
+DEFAULT_CONFIG_FILE = Path("nachtdienst.toml")
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message names every bad key and what is expected."""
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class PbxSettings(_Group):
+    """How Asterisk is found or built, and where it listens."""
+
+    asterisk: Literal["auto", "host", "root"] = Field(
+        "auto",
+        description="auto: the host's Asterisk (>= 20) if installed, else a Debian root; "
+        "host: only the host's; root: always the Debian root.",
+    )
+    root_dir: Path | None = Field(
+        None, description="Where the Debian root with Asterisk is built (default: DATA_DIR/asterisk-root)."
+    )
+    root_suite: str = Field("testing", description="Debian suite for the root; `sid` is tried if it fails.")
+    root_fallback_suite: str = Field("sid", description="Suite tried when root_suite cannot be bootstrapped.")
+    sip_bind: str = Field("127.0.0.1", description="Address PJSIP's UDP transport binds to.")
+    sip_port: int = Field(5060, ge=1, le=65535, description="PJSIP UDP port.")
+    rtp_start: int = Field(10000, ge=1024, le=65535, description="First RTP port.")
+    rtp_end: int = Field(20000, ge=1024, le=65535, description="Last RTP port.")
+    ari_bind: str = Field("127.0.0.1", description="Address Asterisk's HTTP server (ARI) binds to.")
+    ari_port: int = Field(8088, ge=1, le=65535, description="Asterisk HTTP/ARI port.")
+    ari_user: str = Field("nachtdienst", pattern=r"^[A-Za-z0-9_.-]+$", description="ARI user name.")
+    ari_password: SecretStr | None = Field(
+        None, description="ARI password; generated once and stored 0600 under DATA_DIR/secrets when unset."
+    )
+    ari_app: str = Field("nachtdienst", pattern=r"^[A-Za-z0-9_-]+$", description="Stasis application name.")
+    trunk_addresses: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Source addresses (or networks) that identify the SIP trunk; nobody else may place calls.",
+    )
+    start_timeout: float = Field(30.0, gt=0, description="Seconds to wait for ARI after starting Asterisk.")
+
+    @field_validator("sip_bind", "ari_bind")
+    @classmethod
+    def _is_address(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @field_validator("trunk_addresses")
+    @classmethod
+    def _are_networks(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("at least one trunk address is needed")
+        for value in values:
+            ipaddress.ip_network(value, strict=False)
+        return values
+
+
+class Settings(BaseSettings):
+    """Everything the line needs to know at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where the database, recordings, secrets and the PBX live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite (WAL) at DATA_DIR/nachtdienst.db."
+    )
+    support_number: str = Field("0497842611", description="The support number customers dial.")
+    country: str = Field("NL", pattern=r"^[A-Z]{2}$", description="Country for national phone numbers.")
+    timezone: str = Field("Europe/Amsterdam", description="Time zone of office hours and rosters.")
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", description="auto: readable on a terminal, JSON otherwise."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+    pbx: PbxSettings = Field(default_factory=PbxSettings)
+
+    @field_validator("support_number")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        cleaned = value.replace(" ", "").replace("-", "")
+        if not cleaned.lstrip("+").isdigit():
+            raise ValueError("a phone number of digits, optionally starting with +")
+        return cleaned
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values (the TOML file, passed by load_settings) win over nothing but the
+        # environment: a sysadmin's variable overrides the file, as usual.
+        return (env_settings, init_settings)
+
+    # Derived locations: one place decides where things live under the data directory.
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'nachtdienst.db'}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.resolved_data_dir / "secrets"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.resolved_data_dir / "recordings"
+
+    @property
+    def asterisk_root_dir(self) -> Path:
+        root = self.pbx.root_dir or self.resolved_data_dir / "asterisk-root"
+        return root.expanduser().resolve()
+
+
+def _known_variables() -> set[str]:
+    names = {CONFIG_FILE_VARIABLE}
+    for field_name, field in Settings.model_fields.items():
+        names.add(ENV_PREFIX + field_name.upper())
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub_name in annotation.model_fields:
+                names.add(f"{ENV_PREFIX}{field_name.upper()}__{sub_name.upper()}")
+    return names
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{source}: unknown setting '{key}'"
+    field = _field_for(error["loc"])
+    expected = f" (expected: {field})" if field else ""
+    return f"{source}: setting '{key}' = {error.get('input')!r}: {error['msg']}{expected}"
+
+
+def _field_for(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Settings
+    field = None
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return ""
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            model = field.annotation
+    return (field.description or "") if field else ""
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Build the settings from the process environment and a TOML file (`config_file`, else
+    `$NACHTDIENST_CONFIG`, else `./nachtdienst.toml` if present).
+
+    Raises SettingsError naming each unknown key and each invalid value, and where it came from.
+    """
+    environ = os.environ
+    problems: list[str] = []
+
+    # pydantic-settings ignores unknown top-level variables with our prefix; a typo there must
+    # not silently fall back to a default.
+    known = _known_variables()
+    problems.extend(
+        f"environment: unknown setting '{name}'"
+        for name in sorted(environ)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+
+    file_values: dict[str, Any] = {}
+    path = config_file or (Path(environ[CONFIG_FILE_VARIABLE]) if environ.get(CONFIG_FILE_VARIABLE) else None)
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            problems.append(f"{path}: configuration file not found")
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{path}: not valid TOML: {exc}")
+
+    if problems:
+        raise SettingsError("\n".join(problems))
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_describe(err, _source_of(err["loc"], path)) for err in exc.errors())) from None
+
+
+def _source_of(loc: tuple[Any, ...], path: Path | None) -> str:
+    variable = ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+    if variable in os.environ or path is None:
+        return f"environment {variable}" if variable in os.environ else "environment"
+    return str(path)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets replaced by '********'."""
+    data = settings.model_dump(mode="json")
+    if settings.pbx.ari_password is not None:
+        data["pbx"]["ari_password"] = "********"
+    if settings.database_url and "@" in settings.database_url:
+        from sqlalchemy.engine import make_url
+
+        data["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    data["effective"] = {
+        "data_dir": str(settings.resolved_data_dir),
+        "database_url": _hide(settings.resolved_database_url),
+        "asterisk_root_dir": str(settings.asterisk_root_dir),
+    }
+    return data
+
+
+def _hide(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
