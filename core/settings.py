@@ -48,6 +48,9 @@ class PbxSettings(_Group):
     rtp_start: int = Field(10000, ge=1024, le=65535, description="First RTP port.")
     rtp_end: int = Field(20000, ge=1024, le=65535, description="Last RTP port.")
     ari_bind: str = Field("127.0.0.1", description="Address Asterisk's HTTP server (ARI) binds to.")
+    ari_host: str | None = Field(
+        None, description="Host the services connect to for ARI (default: ari_bind, or 127.0.0.1 if that is 0.0.0.0)."
+    )
     ari_port: int = Field(8088, ge=1, le=65535, description="Asterisk HTTP/ARI port.")
     ari_user: str = Field("nachtdienst", pattern=r"^[A-Za-z0-9_.-]+$", description="ARI user name.")
     ari_password: SecretStr | None = Field(
@@ -57,6 +60,10 @@ class PbxSettings(_Group):
     trunk_addresses: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Source addresses (or networks) that identify the SIP trunk; nobody else may place calls.",
+    )
+    trunk_contact: str | None = Field(
+        None, description="SIP URI of the provider for calls out to engineers' external numbers "
+        "(e.g. sip:provider.example:5060); unset: external numbers cannot be rung."
     )
     start_timeout: float = Field(30.0, gt=0, description="Seconds to wait for ARI after starting Asterisk.")
 
@@ -110,9 +117,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone such as Europe/Amsterdam") from None
         return value
 
     @classmethod
@@ -146,6 +156,13 @@ class Settings(BaseSettings):
     @property
     def recordings_dir(self) -> Path:
         return self.resolved_data_dir / "recordings"
+
+    @property
+    def ari_url(self) -> str:
+        host = self.pbx.ari_host or self.pbx.ari_bind
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.pbx.ari_port}"
 
     @property
     def asterisk_root_dir(self) -> Path:
@@ -251,3 +268,22 @@ def _hide(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def reference_rows() -> list[tuple[str, str, str, str]]:
+    """(setting, variable, default, meaning) for every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub_name, sub_field in annotation.model_fields.items():
+                rows.append(_row(f"{name}.{sub_name}", f"{ENV_PREFIX}{name.upper()}__{sub_name.upper()}", sub_field))
+        else:
+            rows.append(_row(name, ENV_PREFIX + name.upper(), field))
+    return rows
+
+
+def _row(key: str, variable: str, field: Any) -> tuple[str, str, str, str]:
+    default = field.get_default(call_default_factory=True)
+    shown = "unset" if default is None else (str(default) if not isinstance(default, list) else repr(default))
+    return key, variable, shown, field.description or ""

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from core.settings import masked
+from core.settings import masked, reference_rows
 from nachtdienst.cli import app
 from nachtdienst.cli.common import settings
 
@@ -31,3 +31,12 @@ def _flatten(data: dict, prefix: str = ""):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+@config_app.command("reference")
+def reference() -> None:
+    """Print every setting as a Markdown table (the README's settings reference)."""
+    typer.echo("| setting | variable | default | meaning |")
+    typer.echo("|---|---|---|---|")
+    for key, variable, default, meaning in reference_rows():
+        typer.echo(f"| `{key}` | `{variable}` | `{default}` | {meaning} |")

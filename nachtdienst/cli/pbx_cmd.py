@@ -1,1 +1,84 @@
-"""Placeholder: filled in by its own module."""
+"""`nachtdienst pbx start|stop|status|render`: the line's own Asterisk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from core.secrets import ari_password
+from nachtdienst.cli import app
+from nachtdienst.cli.common import fail, settings
+from nachtdienst.engineer_endpoints import engineer_endpoints
+from pbx import control
+from pbx.installation import PbxError
+from pbx.render import AsteriskDirs, render, write_config
+
+pbx_app = typer.Typer(help="Run and inspect the line's Asterisk.", no_args_is_help=True)
+app.add_typer(pbx_app, name="pbx")
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@pbx_app.command("start")
+def start() -> None:
+    """Start Asterisk (building its Debian root once if the host has none) and wait for ARI."""
+    current = settings()
+    try:
+        state = control.start(current, engineer_endpoints(current), log=_log)
+    except PbxError as exc:
+        fail(str(exc))
+    typer.echo(f"PBX running (pid {state.pid}), ARI at {current.ari_url}")
+
+
+@pbx_app.command("stop")
+def stop() -> None:
+    """Stop Asterisk and unmount its root's /proc."""
+    if control.stop(settings(), log=_log):
+        typer.echo("PBX stopped")
+    else:
+        typer.echo("PBX was not running")
+
+
+@pbx_app.command("status")
+def status() -> None:
+    """Asterisk's version, ARI reachability and endpoints; exits 1 when the PBX is not usable."""
+    current = settings()
+    result = control.status(current)
+    typer.echo(f"Asterisk {result.version or 'unknown'}")
+    typer.echo("ARI: ok" if result.ari_error is None else f"ARI: unreachable: {result.ari_error}")
+    if result.pid:
+        typer.echo(f"PBX: running, pid {result.pid}, {result.where}")
+    elif result.ari_error is None:
+        typer.echo("PBX: running (not started by this data directory)")
+    else:
+        typer.echo("PBX: not running")
+    for endpoint in result.endpoints:
+        typer.echo(f"endpoint {endpoint.get('technology')}/{endpoint.get('resource')}: {endpoint.get('state')}")
+    if not result.usable:
+        raise typer.Exit(1)
+
+
+@pbx_app.command("render")
+def render_config(
+    etc_dir: Path = typer.Option(..., "--etc-dir", help="Write the configuration here (e.g. /etc/asterisk)."),
+) -> None:
+    """Render the configuration for an Asterisk with Debian's standard layout (the image)."""
+    current = settings()
+    files = render(current, AsteriskDirs.standard(), ari_password(current), engineer_endpoints(current))
+    try:
+        write_config(files, etc_dir)
+    except OSError as exc:
+        fail(f"cannot write {etc_dir}: {exc.strerror}")
+    typer.echo(f"wrote {len(files)} files to {etc_dir}")
+
+
+@pbx_app.command("dialplan")
+def dialplan() -> None:
+    """Print the dialplan the running Asterisk has loaded (every context)."""
+    try:
+        typer.echo(control.cli_command(settings(), "dialplan show"), nl=False)
+    except PbxError as exc:
+        fail(str(exc))

@@ -1,0 +1,3 @@
+from nachtdienst.cli import main
+
+main()

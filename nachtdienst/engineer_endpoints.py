@@ -1,0 +1,23 @@
+"""The engineers' SIP contacts, read from the database, as the PBX endpoints to render."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.db import open_database
+from core.models import Engineer
+from core.models import EngineerContact as ContactRow
+from core.settings import Settings
+from pbx.render import EngineerContact
+
+
+def engineer_endpoints(settings: Settings) -> list[EngineerContact]:
+    session_factory = open_database(settings)
+    with session_factory() as session:
+        rows = session.execute(
+            select(ContactRow.id, ContactRow.address, Engineer.name)
+            .join(Engineer, ContactRow.engineer_id == Engineer.id)
+            .where(ContactRow.kind == "sip", Engineer.active.is_(True))
+            .order_by(ContactRow.id)
+        ).all()
+    return [EngineerContact(engineer_name=name, contact_id=cid, uri=address) for cid, address, name in rows]

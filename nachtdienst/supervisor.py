@@ -1,0 +1,113 @@
+"""`nachtdienst up`: the PBX and every service in the foreground, supervised.
+
+Each service is its own process, so a crash in one leaves the others (and the calls they
+hold) alone. A service that exits is restarted with a growing delay; Ctrl-C (SIGINT) or
+SIGTERM stops the services, then Asterisk, and unmounts its root's /proc.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from core.settings import Settings
+from pbx import control
+from pbx.render import EngineerContact
+
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# A service that ran this long before exiting is considered healthy: its delay starts over.
+HEALTHY_AFTER = 60.0
+STOP_GRACE = 10.0
+POLL_INTERVAL = 0.2
+
+log = structlog.get_logger("supervisor")
+
+
+@dataclass
+class SupervisedService:
+    name: str
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "nachtdienst", "service", self.name]
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, services: Sequence[str], engineer_contacts: Sequence[EngineerContact] = ()):
+        self.settings = settings
+        self.services = [SupervisedService(name) for name in services]
+        self.engineer_contacts = list(engineer_contacts)
+        self._stopping = False
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        log.info("stop requested", signal=signal.Signals(signum).name)
+        self._stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        state = control.start(self.settings, self.engineer_contacts, log=lambda m: log.info(m))
+        log.info("pbx running", pid=state.pid, ari=self.settings.ari_url)
+        try:
+            for service in self.services:
+                self._spawn(service)
+            while not self._stopping:
+                self._watch()
+                time.sleep(POLL_INTERVAL)
+        finally:
+            self._stop_services()
+            control.stop(self.settings, log=lambda m: log.warning(m))
+            log.info("pbx stopped; all services stopped")
+        return 0
+
+    def _spawn(self, service: SupervisedService) -> None:
+        # Services ignore the terminal's Ctrl-C: the supervisor stops them in order.
+        service.process = subprocess.Popen(service.command(), start_new_session=True)
+        service.started_at = time.monotonic()
+        service.restart_at = None
+        log.info("service started", service=service.name, pid=service.process.pid)
+
+    def _watch(self) -> None:
+        now = time.monotonic()
+        for service in self.services:
+            if service.restart_at is not None:
+                if now >= service.restart_at:
+                    self._spawn(service)
+                continue
+            code = service.process.poll() if service.process else None
+            if code is None:
+                continue
+            ran = now - service.started_at
+            service.failures = 1 if ran >= HEALTHY_AFTER else service.failures + 1
+            delay = RESTART_DELAYS[min(service.failures, len(RESTART_DELAYS)) - 1]
+            service.restart_at = now + delay
+            service.restarts.append(now)
+            log.error("service exited; restarting", service=service.name, exit_code=code,
+                      ran_seconds=round(ran, 1), restart_in_seconds=delay)
+        if control.running_state(self.settings) is None:
+            log.error("asterisk exited; starting it again")
+            control.start(self.settings, self.engineer_contacts, log=lambda m: log.info(m))
+
+    def _stop_services(self) -> None:
+        running = [s for s in self.services if s.process and s.process.poll() is None]
+        for service in running:
+            service.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for service in running:
+            try:
+                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("service did not stop in time; killing it", service=service.name)
+                service.process.kill()
+                service.process.wait()
+            log.info("service stopped", service=service.name, exit_code=service.process.returncode)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the line needs on a Debian 12 / Ubuntu 24.04 machine, as root:
+# Debian packages, then the project in .venv. `--test` adds what the test suite needs.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=no
+[ "${1:-}" = "--test" ] && with_tests=yes
+
+packages=(debootstrap python3-venv python3-pip espeak-ng sox iproute2 ca-certificates)
+[ "$with_tests" = yes ] && packages+=(sip-tester postgresql)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing Debian packages (${missing[*]}); run this as root" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python=python3
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "error: Python >= 3.11 is needed ($("$python" --version 2>&1) found)" >&2
+  exit 1
+}
+extras=""
+[ "$with_tests" = yes ] && extras="[test]"
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-test}"
+if [ ! -e "$stamp" ]; then
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".${extras}"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,91 @@
+"""A running line for end-to-end tests: the real Asterisk started by `nachtdienst pbx start`
+and the ARI app by `nachtdienst service ari`, exactly as a user runs them, on test ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+NACHTDIENST = REPO / ".venv" / "bin" / "nachtdienst"
+# The Debian root is built once and shared with `scripts/run.sh` (same default place).
+ROOT_CACHE = REPO / "data" / "asterisk-root"
+
+
+def line_environment(data_dir: Path, *, sip_port: int, ari_port: int, rtp_start: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NACHTDIENST_")}
+    env.update(
+        NACHTDIENST_DATA_DIR=str(data_dir),
+        NACHTDIENST_PBX__ROOT_DIR=str(ROOT_CACHE),
+        NACHTDIENST_PBX__SIP_PORT=str(sip_port),
+        NACHTDIENST_PBX__ARI_PORT=str(ari_port),
+        NACHTDIENST_PBX__RTP_START=str(rtp_start),
+        NACHTDIENST_PBX__RTP_END=str(rtp_start + 998),
+        NACHTDIENST_LOG_FORMAT="console",
+    )
+    return env
+
+
+@dataclass
+class Line:
+    env: dict[str, str]
+    data_dir: Path
+    sip_port: int
+    ari_port: int
+
+    @property
+    def pbx_address(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(NACHTDIENST), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"nachtdienst {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def calls(self) -> list[dict[str, Any]]:
+        return json.loads(self.cli("calls", "list", "--json").stdout)
+
+    def wait_for_call(self, matches: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        """The newest call that `matches`, once the line has written it; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        seen: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            seen = self.calls()
+            for call in seen:
+                if matches(call):
+                    return call
+            time.sleep(0.3)
+        raise AssertionError(f"no matching call within {timeout} s; calls: {json.dumps(seen, indent=1)[:3000]}")
+
+    def ari(self, method: str, path: str, **params: str) -> Any:
+        """A direct ARI request, for checks the tests make from outside the app."""
+        import base64
+        import urllib.parse
+        import urllib.request
+
+        password = (self.data_dir / "secrets" / "ari_password").read_text().strip()
+        token = base64.b64encode(f"nachtdienst:{password}".encode()).decode()
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ari_port}/ari{path}{query}", method=method, headers={"Authorization": f"Basic {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+            return json.loads(body) if body else None
+
+    def wait_app_registered(self, app: str = "nachtdienst", timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.ari("GET", f"/applications/{app}")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"Stasis app {app!r} not registered within {timeout} s")

@@ -1,0 +1,36 @@
+"""Nobody but the trunk may place calls, and nobody can dial out through the PBX."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests import sipp
+
+pytestmark = pytest.mark.e2e
+
+
+def test_invite_from_an_unknown_address_is_refused(line):
+    caller = sipp.place_call(line.pbx_address, local_ip="127.0.0.2", from_number="0612999001", hangup_after=1).wait()
+    assert caller.final_response in (401, 403), caller.describe()
+    assert not any(code in (180, 183, 200) for code in caller.invite_responses), caller.describe()
+    assert all(c["from_number"] != "0612999001" for c in line.calls())
+
+
+def test_unknown_address_cannot_reach_an_external_number_either(line):
+    caller = sipp.place_call(line.pbx_address, to="0031201234567", local_ip="127.0.0.2", hangup_after=1).wait()
+    assert caller.final_response in (401, 403), caller.describe()
+
+
+@pytest.mark.parametrize("number", ["0612345678", "+442071234567", "00442071234567", "112", "s", "engineer-1"])
+def test_the_trunk_cannot_dial_anything_but_the_support_number(line, number):
+    caller = sipp.place_call(line.pbx_address, to=number, from_number="0612999002", hangup_after=1).wait()
+    assert caller.final_response == 404, caller.describe()
+
+
+def test_no_context_has_an_extension_that_dials_out(line):
+    dialplan = line.cli("pbx", "dialplan").stdout
+    extensions = re.findall(r"^\s*'([^']+)' =>", dialplan, re.M)
+    assert set(extensions) == {"0497842611", "31497842611", "+31497842611", "0031497842611", "s"}, dialplan
+    assert "Dial(" not in dialplan

@@ -1,0 +1,420 @@
+"""SIPp as a real caller and as an engineer's phone, with scenarios written per test.
+
+A caller dials the support number from a given number, may stream a WAV into the call, send
+RFC 2833 DTMF at given moments and hang up after N seconds (or wait for the PBX to hang up).
+An engineer's phone answers after N seconds and presses digits, never answers, answers busy
+(486), or answers and stays silent. Every run keeps SIPp's message log, from which the result
+(the responses the INVITE got, who hung up) is read.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+DTMF_PCAPS = Path("/usr/share/sip-tester")
+DTMF_LENGTH = 0.3  # seconds one digit's RTP events take, as recorded in the pcaps
+
+_SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=sendrecv
+"""
+
+
+def _dtmf_pcap(digit: str) -> Path:
+    name = {"#": "pound", "*": "star"}.get(digit, digit)
+    path = DTMF_PCAPS / f"dtmf_2833_{name}.pcap"
+    if not path.exists():
+        raise ValueError(f"no RTP event recording for digit {digit!r} ({path})")
+    return path
+
+
+def _media_actions(wav: Path | None, dtmf: list[tuple[float, str]], total: float) -> str:
+    """Pauses, audio and digits laid out on the call's time line, `total` seconds long."""
+    parts = []
+    if wav is not None:
+        parts.append(f'<nop><action><exec rtp_stream="{escape(str(wav))},1,0"/></action></nop>')
+    now = 0.0
+    for at, digits in sorted(dtmf):
+        for digit in digits:
+            if at > now:
+                parts.append(f'<pause milliseconds="{int((at - now) * 1000)}"/>')
+                now = at
+            parts.append(f'<nop><action><exec play_pcap_audio="{_dtmf_pcap(digit)}"/></action></nop>')
+            parts.append(f'<pause milliseconds="{int(DTMF_LENGTH * 1000)}"/>')
+            now += DTMF_LENGTH
+            at = now
+    if total > now:
+        parts.append(f'<pause milliseconds="{int((total - now) * 1000)}"/>')
+    return "\n".join(parts)
+
+
+def caller_scenario(
+    *,
+    wav: Path | None = None,
+    dtmf: list[tuple[float, str]] = (),
+    hangup_after: float | None = 5.0,
+    wait_for_bye: float | None = None,
+) -> str:
+    """A UAC: INVITE, accept whatever final answer comes. When answered: media for
+    `hangup_after` seconds and then BYE, or (hangup_after=None) wait up to `wait_for_bye`
+    seconds for the PBX to hang up."""
+    media = _media_actions(wav, list(dtmf), hangup_after or 0.0)
+    if hangup_after is not None:
+        ending = f"""
+  {media}
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>"""
+    else:
+        ending = f"""
+  {media}
+  <recv request="BYE" timeout="{int((wait_for_bye or 60) * 1000)}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>"""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="nachtdienst caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="401" optional="true" next="rejected"/>
+  <recv response="403" optional="true" next="rejected"/>
+  <recv response="404" optional="true" next="rejected"/>
+  <recv response="480" optional="true" next="rejected"/>
+  <recv response="486" optional="true" next="rejected"/>
+  <recv response="488" optional="true" next="rejected"/>
+  <recv response="503" optional="true" next="rejected"/>
+  <recv response="603" optional="true" next="rejected"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+{ending}
+  <nop next="end"/>
+  <label id="rejected"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <label id="end"/>
+</scenario>
+"""
+
+
+_UAS_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="nachtdienst engineer phone">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 100 Trying
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+
+_RINGING = """  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+"""
+
+_WAIT_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+def engineer_scenario(behaviour: str, *, answer_after: float = 1.0, digits: list[tuple[float, str]] = (), stay: float = 120.0) -> str:
+    """A UAS for one call. behaviour: `answer` (after `answer_after` s, then press `digits`
+    at seconds after answering), `silent` (answer, press nothing), `never` (ring until the
+    PBX cancels), `busy` (486 at once)."""
+    if behaviour == "busy":
+        return (
+            _UAS_HEAD
+            + """  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+        )
+    if behaviour == "never":
+        return (
+            _UAS_HEAD
+            + _RINGING
+            + f"""  <recv request="CANCEL" timeout="{int(stay * 1000)}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [cseq] INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+        )
+    if behaviour not in ("answer", "silent"):
+        raise ValueError(f"unknown engineer phone behaviour {behaviour!r}")
+    presses = list(digits) if behaviour == "answer" else []
+    return (
+        _UAS_HEAD
+        + _RINGING
+        + f"""  <pause milliseconds="{int(answer_after * 1000)}"/>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}]]></send>
+  <recv request="ACK" crlf="true"/>
+  {_media_actions(None, presses, 0.0)}
+"""
+        + _WAIT_BYE.format(timeout_ms=int(stay * 1000))
+    )
+
+
+@dataclass
+class SippRun:
+    """A finished (or still running) SIPp process and what it logged."""
+
+    process: subprocess.Popen
+    workdir: Path
+    label: str
+    returncode: int | None = None
+    messages: str = ""
+    errors: str = ""
+
+    def wait(self, timeout: float = 60.0) -> SippRun:
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"SIPp {self.label} still running after {timeout} s:\n{self._logs()}") from None
+        self.returncode = self.process.returncode
+        self.messages = self._read("messages.log")
+        self.errors = self._read("errors.log")
+        return self
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _read(self, name: str) -> str:
+        path = self.workdir / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _logs(self) -> str:
+        return f"--- messages ---\n{self._read('messages.log')[-4000:]}\n--- errors ---\n{self._read('errors.log')[-2000:]}"
+
+    @property
+    def invite_responses(self) -> list[int]:
+        """Status codes of the responses to our INVITE, in order."""
+        codes = []
+        for block in self.messages.split("\n\n"):
+            status = re.search(r"^SIP/2\.0 (\d{3})", block, re.M)
+            if status and re.search(r"^CSeq:\s*\d+\s+INVITE", block, re.M | re.I):
+                codes.append(int(status.group(1)))
+        return codes
+
+    @property
+    def final_response(self) -> int | None:
+        finals = [code for code in self.invite_responses if code >= 200]
+        return finals[0] if finals else None
+
+    @property
+    def received_bye(self) -> bool:
+        return bool(re.search(r"received.*\n\s*BYE sip:", self.messages, re.I))
+
+    @property
+    def received_invites(self) -> int:
+        return len(re.findall(r"received.*\n\s*INVITE sip:", self.messages, re.I))
+
+    def describe(self) -> str:
+        return f"SIPp {self.label} exited {self.returncode}\n{self._logs()}"
+
+
+def _start(scenario: str, args: list[str], label: str, service: str | None = None) -> SippRun:
+    workdir = Path(tempfile.mkdtemp(prefix=f"sipp-{label}-"))
+    (workdir / "scenario.xml").write_text(scenario)
+    command = [
+        SIPP,
+        *args,
+        "-sf", str(workdir / "scenario.xml"),
+        "-m", "1",
+        "-nostdin",
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+    ]
+    if service:
+        command += ["-s", service]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return SippRun(process=process, workdir=workdir, label=label)
+
+
+def place_call(
+    pbx: str = "127.0.0.1:5060",
+    *,
+    to: str = "0497842611",
+    from_number: str = "0612345678",
+    local_ip: str = "127.0.0.1",
+    local_port: int = 0,
+    wav: Path | None = None,
+    dtmf: list[tuple[float, str]] = (),
+    hangup_after: float | None = 5.0,
+    wait_for_bye: float | None = None,
+    timeout: float = 90.0,
+) -> SippRun:
+    """Start a caller; `.wait()` for its result."""
+    scenario = caller_scenario(wav=wav, dtmf=dtmf, hangup_after=hangup_after, wait_for_bye=wait_for_bye)
+    data = Path(tempfile.mkdtemp(prefix="sipp-fields-")) / "fields.csv"
+    data.write_text(f"SEQUENTIAL\n{from_number};\n")
+    args = [pbx, "-i", local_ip, "-p", str(local_port or _free_udp_port(local_ip)), "-inf", str(data),
+            "-timeout", f"{int(timeout)}s", "-timeout_error", "-mi", local_ip]
+    return _start(scenario, args, "caller", service=to)
+
+
+def engineer_phone(
+    behaviour: str,
+    *,
+    port: int = 5080,
+    ip: str = "127.0.0.1",
+    answer_after: float = 1.0,
+    digits: list[tuple[float, str]] = (),
+    stay: float = 120.0,
+) -> SippRun:
+    """Start an engineer's phone listening on ip:port for one call; returns once it listens."""
+    scenario = engineer_scenario(behaviour, answer_after=answer_after, digits=digits, stay=stay)
+    run = _start(scenario, ["-i", ip, "-p", str(port), "-mi", ip, "-timeout", f"{int(stay + 30)}s"], f"engineer-{behaviour}")
+    _wait_listening(ip, port, run)
+    return run
+
+
+def _free_udp_port(ip: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((ip, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(ip: str, port: int, run: SippRun, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ss", "-lun", f"sport = :{port}"], capture_output=True, text=True).stdout
+        if f"{ip}:{port}" in out:
+            return
+        if run.process.poll() is not None:
+            raise AssertionError(f"engineer phone exited at once: {run.wait(1).describe()}")
+        time.sleep(0.05)
+    raise AssertionError(f"engineer phone not listening on {ip}:{port} after {timeout} s")

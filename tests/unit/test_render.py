@@ -1,0 +1,96 @@
+"""The rendered Asterisk configuration: what it exposes and to whom."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from pbx.render import AsteriskDirs, EngineerContact, render, write_config
+
+
+def _sections(text: str) -> dict[str, list[dict[str, list[str]]]]:
+    """Asterisk config as {section: [ {key: [values]} , … ]} (a name may appear twice)."""
+    sections: dict[str, list[dict[str, list[str]]]] = {}
+    current: dict[str, list[str]] | None = None
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        header = re.fullmatch(r"\[([^\]]+)\]", line)
+        if header:
+            current = {}
+            sections.setdefault(header.group(1), []).append(current)
+        elif current is not None:
+            key, _, value = re.split(r"\s*(=>|=)\s*", line, maxsplit=1)
+            current.setdefault(key, []).append(value)
+    return sections
+
+
+@pytest.fixture
+def files() -> dict[str, str]:
+    settings = Settings(pbx={"trunk_addresses": ["192.0.2.10", "198.51.100.0/24"], "sip_port": 5070})
+    contacts = [EngineerContact("Eva", 7, "sip:eva@127.0.0.1:5080")]
+    return render(settings, AsteriskDirs.under(Path("/srv/nachtdienst/x")), "pw-123", contacts)
+
+
+def test_trunk_is_identified_by_its_addresses_only(files):
+    pjsip = _sections(files["pjsip.conf"])
+    identify = [s for s in pjsip["trunk-identify"] if s.get("type") == ["identify"]][0]
+    assert identify["match"] == ["192.0.2.10", "198.51.100.0/24"]
+    assert identify["endpoint"] == ["trunk"]
+
+
+def test_there_is_no_anonymous_endpoint_and_nothing_without_identification(files):
+    pjsip = _sections(files["pjsip.conf"])
+    assert "anonymous" not in pjsip
+    endpoints = {name: s for name, group in pjsip.items() for s in group if s.get("type") == ["endpoint"]}
+    assert set(endpoints) == {"trunk", "engineer-7"}
+    assert pjsip["global"][0]["endpoint_identifier_order"] == ["ip,username"]
+
+
+def test_engineer_contact_is_a_static_uri_in_a_context_that_dials_nothing(files):
+    pjsip = _sections(files["pjsip.conf"])
+    aor = [s for s in pjsip["engineer-7"] if s.get("type") == ["aor"]][0]
+    assert aor["contact"] == ["sip:eva@127.0.0.1:5080"]
+    endpoint = [s for s in pjsip["engineer-7"] if s.get("type") == ["endpoint"]][0]
+    assert endpoint["context"] == ["from-engineer"]
+    extensions = _sections(files["extensions.conf"])
+    assert extensions["from-engineer"] == [{}]
+
+
+def test_trunk_context_routes_only_the_support_number_to_the_app(files):
+    extensions = _sections(files["extensions.conf"])
+    routed = extensions["from-trunk"][0]["exten"]
+    assert [r.split(",")[0] for r in routed] == ["0497842611", "31497842611", "+31497842611", "0031497842611"]
+    assert all(r.endswith("Goto(support-line,s,1)") for r in routed)
+    support = " ".join(extensions["support-line"][0].get("same", []) + extensions["support-line"][0]["exten"])
+    assert "Stasis(nachtdienst,inbound)" in support
+    assert "Dial(" not in files["extensions.conf"]
+
+
+def test_transport_ari_and_directories_follow_the_settings(files):
+    assert _sections(files["pjsip.conf"])["transport-udp"][0]["bind"] == ["127.0.0.1:5070"]
+    http = _sections(files["http.conf"])["general"][0]
+    assert (http["bindaddr"], http["bindport"]) == (["127.0.0.1"], ["8088"])
+    ari = _sections(files["ari.conf"])["nachtdienst"][0]
+    assert ari["password"] == ["pw-123"]
+    directories = _sections(files["asterisk.conf"])["directories"][0]
+    assert directories["astspooldir"] == ["/srv/nachtdienst/x/spool"]
+    assert directories["astetcdir"] == ["/srv/nachtdienst/x/etc"]
+
+
+def test_modules_that_listen_elsewhere_are_not_loaded(files):
+    noload = _sections(files["modules.conf"])["modules"][0]["noload"]
+    for module in ("chan_iax2.so", "chan_skinny.so", "chan_mgcp.so", "pbx_dundi.so", "res_phoneprov.so"):
+        assert module in noload
+
+
+def test_secret_file_is_not_readable_by_others(files, tmp_path):
+    write_config(files, tmp_path / "etc")
+    assert stat.S_IMODE((tmp_path / "etc" / "ari.conf").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "etc" / "extensions.conf").stat().st_mode) == 0o644
+    assert not list((tmp_path / "etc").glob("*.tmp"))
