@@ -47,6 +47,12 @@ class PbxSettings(_Group):
     sip_port: int = Field(5060, ge=1, le=65535, description="PJSIP UDP port.")
     rtp_start: int = Field(10000, ge=1024, le=65535, description="First RTP port.")
     rtp_end: int = Field(20000, ge=1024, le=65535, description="Last RTP port.")
+    external_address: str | None = Field(
+        None, description="Public address to put in SIP and SDP when Asterisk sits behind NAT or Docker's port forwarding."
+    )
+    local_networks: list[str] = Field(
+        default_factory=list, description="Networks reached without NAT (used with external_address)."
+    )
     ari_bind: str = Field("127.0.0.1", description="Address Asterisk's HTTP server (ARI) binds to.")
     ari_host: str | None = Field(
         None, description="Host the services connect to for ARI (default: ari_bind, or 127.0.0.1 if that is 0.0.0.0)."
@@ -72,6 +78,13 @@ class PbxSettings(_Group):
     def _is_address(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
+
+    @field_validator("local_networks")
+    @classmethod
+    def _are_local_networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)
+        return values
 
     @field_validator("trunk_addresses")
     @classmethod
