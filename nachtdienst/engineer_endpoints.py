@@ -21,3 +21,16 @@ def engineer_endpoints(settings: Settings) -> list[EngineerContact]:
             .order_by(ContactRow.id)
         ).all()
     return [EngineerContact(engineer_name=name, contact_id=cid, uri=address) for cid, address, name in rows]
+
+
+def refresh_running_pbx(settings: Settings) -> bool:
+    """Re-render and reload a running PBX so new contacts are endpoints at once.
+    Returns False when no PBX of this data directory is running."""
+    from pbx import control
+
+    state = control.running_state(settings)
+    if state is None:
+        return False
+    control.apply_config(settings, state.installation, engineer_endpoints(settings))
+    control.reload(settings)
+    return True

@@ -81,6 +81,8 @@ def instance_dirs(settings: Settings, installation: Installation) -> AsteriskDir
 
 def _check_port_free(family: int, kind: int, address: str, port: int, label: str) -> None:
     with socket.socket(family, kind) as probe:
+        # Like Asterisk itself: connections of a previous run in TIME_WAIT are no conflict.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((address, port))
         except OSError as exc:

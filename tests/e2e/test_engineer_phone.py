@@ -22,10 +22,10 @@ HARNESS_APP = "nd-harness"
 async def ring_engineer(line, *, hang_up_after: float | None, timeout: int = 4, wait: float = 15.0) -> list[dict]:
     """Originate a leg to the engineer's endpoint; return its events until it is destroyed."""
     password = (line.data_dir / "secrets" / "ari_password").read_text().strip()
-    auth = aiohttp.BasicAuth("nachtdienst", password)
+    auth = {"Authorization": aiohttp.encode_basic_auth("nachtdienst", password)}
     base = f"http://127.0.0.1:{line.ari_port}/ari"
     events: list[dict] = []
-    async with aiohttp.ClientSession(auth=auth) as http:
+    async with aiohttp.ClientSession(headers=auth) as http:
         async with http.ws_connect(f"{base}/events", params={"app": HARNESS_APP, "subscribeAll": "false"}) as ws:
             endpoints = await (await http.get(f"{base}/endpoints/PJSIP")).json()
             engineer = next(e["resource"] for e in endpoints if e["resource"].startswith("engineer-"))

@@ -1,0 +1,163 @@
+"""Call records in the database, written so that the database can never break a call.
+
+Each change (start, step, finish) is kept in memory with the time it happened and written in
+one transaction with any earlier change that could not be written yet. A database that is
+briefly away therefore delays a record, loses nothing, and never reaches the call flow: a write
+that fails is logged and retried, at the next change and in the background after the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.calls import find_call_by_channel, finish_call, record_step, start_call
+
+log = structlog.get_logger("ari.call_log")
+
+Clock = Callable[[], datetime]
+# Background retries for a finished call whose record could not be written yet; after the
+# last one the record is logged in full, so it is at least in the logs.
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0) + (300.0,) * 12
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Change:
+    kind: str  # "start", "step" or "finish"
+    at: datetime
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class CallLogRecord:
+    """The record of one call; see ari_app.flow.CallRecord."""
+
+    def __init__(self, call_log: CallLog, channel_id: str, start: _Change):
+        self.channel_id = channel_id
+        self.last_step: str | None = None
+        self.finished = False
+        self._call_log = call_log
+        self._pending: list[_Change] = [start]
+        self._lock = asyncio.Lock()
+
+    @property
+    def written(self) -> bool:
+        return not self._pending
+
+    async def step(self, step: str, detail: str | None = None) -> None:
+        self.last_step = step
+        self._pending.append(_Change("step", self._call_log.clock(), {"step": step, "detail": detail}))
+        await self.flush()
+
+    async def finish(self, outcome: str, *, detail: str | None = None, abandoned_step: str | None = None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        values = {"outcome": outcome, "detail": detail, "abandoned_step": abandoned_step}
+        self._pending.append(_Change("finish", self._call_log.clock(), values))
+        await self.flush()
+        if self._pending:
+            self._call_log.retry_later(self)
+
+    async def flush(self) -> bool:
+        """Write what is pending; True when nothing is left pending."""
+        async with self._lock:
+            changes = list(self._pending)
+            if not changes:
+                return True
+            try:
+                await asyncio.to_thread(self._call_log.write, self.channel_id, changes)
+            except Exception as exc:
+                log.warning("call record not written yet", channel_id=self.channel_id, pending=len(changes), error=repr(exc))
+                return False
+            del self._pending[: len(changes)]
+            return not self._pending
+
+    def describe_pending(self) -> list[dict[str, Any]]:
+        return [{"kind": change.kind, "at": change.at.isoformat(), **change.values} for change in self._pending]
+
+
+class CallLog:
+    """Opens and writes call records (core.calls) through `sessions`."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, clock: Clock = utc_now, retry_delays: Sequence[float] = RETRY_DELAYS):
+        self.sessions = sessions
+        self.clock = clock
+        self.retry_delays = tuple(retry_delays)
+        self._retries: dict[asyncio.Task[None], CallLogRecord] = {}
+
+    async def start(self, *, channel_id: str, from_number: str | None, to_number: str) -> CallLogRecord:
+        start = _Change("start", self.clock(), {"from_number": from_number, "to_number": to_number})
+        record = CallLogRecord(self, channel_id, start)
+        await record.flush()
+        return record
+
+    async def finish_orphan(self, *, channel_id: str, from_number: str | None, to_number: str, detail: str) -> None:
+        """Finish the record of a channel found in our app that no flow of ours holds (left by
+        an earlier connection or process) as failed; open one if there is none."""
+        at = self.clock()
+        try:
+            await asyncio.to_thread(self._finish_orphan, channel_id, from_number, to_number, detail, at)
+        except Exception:
+            log.exception("orphan call record not written", channel_id=channel_id, from_number=from_number, detail=detail)
+
+    def retry_later(self, record: CallLogRecord) -> None:
+        task = asyncio.create_task(self._retry(record), name=f"call-log-retry-{record.channel_id}")
+        self._retries[task] = record
+        task.add_done_callback(lambda done: self._retries.pop(done, None))
+
+    async def close(self) -> None:
+        """Stop retrying; one last attempt for each record still pending, the rest is logged."""
+        retries = dict(self._retries)
+        for task in retries:
+            task.cancel()
+        await asyncio.gather(*retries, return_exceptions=True)
+        for record in retries.values():
+            if not await record.flush():
+                log.error("call record not written at shutdown", channel_id=record.channel_id, record=record.describe_pending())
+
+    # --- in a worker thread -----------------------------------------------------------------
+
+    def write(self, channel_id: str, changes: Sequence[_Change]) -> None:
+        with self.sessions() as session:
+            call = None
+            for change in changes:
+                if change.kind == "start":
+                    call = start_call(session, channel_id=channel_id, at=change.at, **change.values)
+                    continue
+                if call is None:
+                    call = find_call_by_channel(session, channel_id)
+                    if call is None:
+                        raise LookupError(f"no call record for channel {channel_id}")
+                if change.kind == "step":
+                    record_step(session, call, change.values["step"], change.at, change.values["detail"])
+                else:
+                    finish_call(session, call, at=change.at, **change.values)
+            session.commit()
+
+    def _finish_orphan(self, channel_id: str, from_number: str | None, to_number: str, detail: str, at: datetime) -> None:
+        with self.sessions() as session:
+            call = find_call_by_channel(session, channel_id)
+            if call is None:
+                call = start_call(session, channel_id=channel_id, from_number=from_number, to_number=to_number, at=at)
+            elif getattr(call, "outcome", None) is not None:
+                return
+            finish_call(session, call, outcome="failed", at=at, detail=detail)
+            session.commit()
+
+    async def _retry(self, record: CallLogRecord) -> None:
+        for delay in self.retry_delays:
+            await asyncio.sleep(delay)
+            if await record.flush():
+                log.info("call record written after retry", channel_id=record.channel_id)
+                return
+        log.error("call record given up", channel_id=record.channel_id, record=record.describe_pending())

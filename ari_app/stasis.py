@@ -1,0 +1,154 @@
+"""The Stasis app: which channels are ours, a flow task per inbound call, and what happens to
+calls when the events connection was lost (events missed) or the app stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import structlog
+
+from ari_app.channel import Channel, Requester
+from ari_app.client import AriError
+from ari_app.events import AriEvent
+from ari_app.flow import CallRecorder, handle_inbound_call
+
+log = structlog.get_logger("ari.stasis")
+
+InboundFlow = Callable[[Channel, CallRecorder], Awaitable[None]]
+
+
+class AppRecorder(CallRecorder, Protocol):
+    """Call records as the app needs them (see ari_app.call_log.CallLog)."""
+
+    async def finish_orphan(self, *, channel_id: str, from_number: str | None, to_number: str, detail: str) -> None: ...
+
+INBOUND_ARGS = ["inbound"]
+# A channel that entered our app on a fresh connection can show in GET /channels before its
+# StasisStart is read from the WebSocket; it is not an orphan. Asterisk sends StasisStart as
+# the channel enters, so a second is ample.
+ORPHAN_SETTLE = 1.0
+# How long flows get to hang up and finish their records when the app stops.
+STOP_GRACE = 3.0
+
+
+class StasisApp:
+    def __init__(
+        self,
+        client: Requester,
+        app_name: str,
+        recorder: AppRecorder,
+        *,
+        inbound_flow: InboundFlow = handle_inbound_call,
+        orphan_settle: float = ORPHAN_SETTLE,
+    ):
+        self.client = client
+        self.app_name = app_name
+        self.recorder = recorder
+        self.inbound_flow = inbound_flow
+        self.orphan_settle = orphan_settle
+        self.channels: dict[str, Channel] = {}
+        self._flows: dict[str, asyncio.Task[None]] = {}
+
+    async def handle_channel_event(self, event: AriEvent) -> None:
+        """The client's channel-event handler: events of one channel arrive here in order."""
+        assert event.channel_id is not None
+        if event.type == "StasisStart":
+            self._enter(event)
+            return
+        channel = self.channels.get(event.channel_id)
+        if channel is None:
+            log.debug("event for a channel not in our app", channel_id=event.channel_id, event_type=event.type)
+            return
+        channel.deliver(event)
+        if event.type == "StasisEnd" and event.channel_id not in self._flows:
+            del self.channels[event.channel_id]
+
+    async def handle_other_event(self, event: AriEvent) -> None:
+        log.debug("ari event", event_type=event.type)
+
+    async def on_connected(self, connection: int) -> None:
+        """After every (re)connect: events may have been missed, and Asterisk does not replay
+        them. Give up on every call from an earlier connection, and finish channels in our app
+        that no flow holds (a previous process's calls)."""
+        for channel in list(self.channels.values()):
+            if channel.connection < connection:
+                await self._give_up(channel, "app reconnected")
+        listed = await self.client.request("GET", "/channels") or []
+        candidates = [snapshot for snapshot in listed if self._is_ours(snapshot) and snapshot["id"] not in self.channels]
+        if candidates and self.orphan_settle > 0:
+            await asyncio.sleep(self.orphan_settle)
+        for snapshot in candidates:
+            if snapshot["id"] not in self.channels:
+                await self._finish_orphan(snapshot, "app reconnected")
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Give up on every call (hang up, finish the record), waiting at most `grace` seconds."""
+        for channel in list(self.channels.values()):
+            channel.abort("app stopped")
+        flows = list(self._flows.values())
+        if not flows:
+            return
+        _, unfinished = await asyncio.wait(flows, timeout=grace)
+        for flow in unfinished:
+            flow.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+
+    # --- inside -----------------------------------------------------------------------------
+
+    def _enter(self, event: AriEvent) -> None:
+        channel = Channel(self.client, event.data["channel"], connection=event.connection)
+        self.channels[channel.id] = channel
+        args = event.data.get("args") or []
+        if args != INBOUND_ARGS:
+            log.info("channel entered the app without a flow", channel_id=channel.id, args=args)
+            return
+        log.info("inbound call", channel_id=channel.id, caller=channel.caller_number, exten=channel.dialed_exten)
+        flow = asyncio.create_task(self.inbound_flow(channel, self.recorder), name=f"call-{channel.id}")
+        self._flows[channel.id] = flow
+        flow.add_done_callback(lambda task: self._flow_done(channel.id, task))
+
+    def _flow_done(self, channel_id: str, task: asyncio.Task[None]) -> None:
+        self._flows.pop(channel_id, None)
+        self.channels.pop(channel_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call flow crashed", channel_id=channel_id, exc_info=task.exception())
+
+    async def _give_up(self, channel: Channel, reason: str) -> None:
+        if channel.id in self._flows:
+            # The flow hangs up and finishes the record itself.
+            channel.abort(reason)
+            return
+        self.channels.pop(channel.id, None)
+        await self._hang_up(channel.id, reason)
+
+    async def _finish_orphan(self, snapshot: dict[str, Any], reason: str) -> None:
+        channel_id = snapshot["id"]
+        if _stasis_args(snapshot) == INBOUND_ARGS:
+            caller = Channel(self.client, snapshot)
+            await self.recorder.finish_orphan(
+                channel_id=channel_id, from_number=caller.caller_number, to_number=caller.dialed_exten, detail=reason
+            )
+        log.warning("hanging up a channel no flow holds", channel_id=channel_id, reason=reason)
+        await self._hang_up(channel_id, reason)
+
+    async def _hang_up(self, channel_id: str, reason: str) -> None:
+        try:
+            await self.client.request("DELETE", f"/channels/{quote(channel_id, safe='')}", reason="normal")
+        except AriError as exc:
+            if exc.status != 404:
+                log.error("hang-up failed", channel_id=channel_id, reason=reason, error=str(exc))
+
+    def _is_ours(self, snapshot: dict[str, Any]) -> bool:
+        dialplan = snapshot.get("dialplan") or {}
+        if dialplan.get("app_name") != "Stasis":
+            return False
+        return str(dialplan.get("app_data", "")).split(",")[0] == self.app_name
+
+
+def _stasis_args(snapshot: dict[str, Any]) -> list[str]:
+    """The arguments of the Stasis() call a channel is in ("nachtdienst,inbound" → ["inbound"])."""
+    app_data = str((snapshot.get("dialplan") or {}).get("app_data", ""))
+    return [arg for arg in app_data.split(",")[1:] if arg]
