@@ -1,17 +1,18 @@
 """Call records: what the ARI app, the AGI server and the CLI write and read about calls.
 
-Functions take a Session and never commit: the caller decides the transaction.
+Every function takes a Session and never commits: the caller decides the transaction. Times
+are passed in (timezone-aware); nothing here reads the clock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.models import CALL_OUTCOMES, CALL_PATHS, Call, CallStep, DialAttempt
+from core.models import CALL_OUTCOMES, CALL_PATHS, Call, CallStep, CustomerPhone, DialAttempt
 from core.phone import InvalidPhoneNumber, normalise
 
 
@@ -25,20 +26,43 @@ def start_call(
     path: str = "ari",
     country: str = "NL",
 ) -> Call:
-    """A new call. The caller's number is kept as sent; `from_e164` only when it is a real
-    number (withheld or garbage numbers are no reason to lose the call)."""
+    """The record of a new call on `channel_id` (the Asterisk channel's unique id).
+
+    The caller's number is kept as sent; `from_e164` is set only when it is a real number
+    (withheld or garbage numbers are no reason to lose a call), and the call is linked to the
+    customer who has that number. A channel that has a record already gets that record back,
+    so a writer retrying after an unclear failure never makes a second one."""
     if path not in CALL_PATHS:
         raise ValueError(f"unknown call path {path!r}; one of {', '.join(CALL_PATHS)}")
-    e164 = None
-    if from_number:
-        try:
-            e164 = normalise(from_number, country)
-        except InvalidPhoneNumber:
-            e164 = None
-    call = Call(channel_id=channel_id, started_at=at, from_number=from_number, from_e164=e164, to_number=to_number, path=path)
+    _require_aware(at, "at")
+    existing = find_call_by_channel(session, channel_id)
+    if existing is not None:
+        return existing
+    e164 = _e164_or_none(from_number, country)
+    customer_id = None
+    if e164 is not None:
+        customer_id = session.scalar(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164))
+    call = Call(
+        channel_id=channel_id,
+        started_at=at,
+        from_number=from_number,
+        from_e164=e164,
+        to_number=to_number,
+        customer_id=customer_id,
+        path=path,
+    )
     session.add(call)
     session.flush()
     return call
+
+
+def _e164_or_none(number: str | None, country: str) -> str | None:
+    if not number:
+        return None
+    try:
+        return normalise(number, country)
+    except InvalidPhoneNumber:
+        return None
 
 
 def find_call_by_channel(session: Session, channel_id: str) -> Call | None:
@@ -46,6 +70,8 @@ def find_call_by_channel(session: Session, channel_id: str) -> Call | None:
 
 
 def record_step(session: Session, call: Call, step: str, at: datetime, detail: str | None = None) -> CallStep:
+    """A step of the call flow (`office_hours`, `identify_caller`, …) reached at `at`."""
+    _require_aware(at, "at")
     entry = CallStep(call=call, step=step, at=at, detail=detail)
     session.add(entry)
     session.flush()
@@ -61,6 +87,8 @@ def start_dial_attempt(
     engineer_id: int | None = None,
     step_position: int = 1,
 ) -> DialAttempt:
+    """A leg to one engineer contact, rung from `at` in escalation step `step_position`."""
+    _require_aware(at, "at")
     attempt = DialAttempt(call=call, contact=contact, started_at=at, engineer_id=engineer_id, step_position=step_position)
     session.add(attempt)
     session.flush()
@@ -76,6 +104,10 @@ def finish_dial_attempt(
     answered_at: datetime | None = None,
     accepted_at: datetime | None = None,
 ) -> None:
+    """How the leg ended (`accepted`, `no_answer`, `not_accepted`, `busy`, …) and when; the
+    answer and acceptance times are kept when given now or earlier."""
+    for name, value in (("at", at), ("answered_at", answered_at), ("accepted_at", accepted_at)):
+        _require_aware(value, name)
     attempt.result = result
     attempt.ended_at = at
     attempt.answered_at = answered_at or attempt.answered_at
@@ -92,8 +124,11 @@ def finish_call(
     detail: str | None = None,
     abandoned_step: str | None = None,
 ) -> None:
+    """The call ended at `at` with `outcome` (one of core.models.CALL_OUTCOMES, else
+    ValueError); `abandoned_step` is the step a caller hung up in."""
     if outcome not in CALL_OUTCOMES:
         raise ValueError(f"unknown call outcome {outcome!r}; one of {', '.join(CALL_OUTCOMES)}")
+    _require_aware(at, "at")
     call.outcome = outcome
     call.outcome_detail = detail
     call.abandoned_step = abandoned_step
@@ -102,7 +137,9 @@ def finish_call(
 
 
 def list_calls(session: Session, limit: int = 50) -> list[Call]:
-    """Newest first, with everything call_as_dict shows loaded."""
+    """The `limit` newest calls, newest first, with everything call_as_dict shows loaded."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     query = (
         select(Call)
         .options(
@@ -117,13 +154,12 @@ def list_calls(session: Session, limit: int = 50) -> list[Call]:
     return list(session.scalars(query))
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def call_as_dict(call: Call) -> dict[str, Any]:
-    """The JSON shape of `nachtdienst calls list --json` (a stable interface)."""
+    """The JSON shape of `nachtdienst calls list --json`, a stable interface: times are ISO 8601
+    in UTC with their offset, absent ones null; steps and dial attempts in the order they
+    happened; the call's latest voicemail or null."""
     voicemail = call.voicemails[-1] if call.voicemails else None
+    customer = call.customer
     return {
         "id": call.id,
         "channel_id": call.channel_id,
@@ -133,27 +169,25 @@ def call_as_dict(call: Call) -> dict[str, Any]:
         "from_e164": call.from_e164,
         "to_number": call.to_number,
         "customer": (
-            {"id": call.customer.id, "name": call.customer.name, "customer_number": call.customer.customer_number}
-            if call.customer
-            else None
+            {"id": customer.id, "name": customer.name, "customer_number": customer.customer_number} if customer else None
         ),
         "path": call.path,
         "outcome": call.outcome,
         "outcome_detail": call.outcome_detail,
         "abandoned_step": call.abandoned_step,
-        "steps": [{"at": _iso(s.at), "step": s.step, "detail": s.detail} for s in call.steps],
+        "steps": [{"at": _iso(step.at), "step": step.step, "detail": step.detail} for step in call.steps],
         "dial_attempts": [
             {
-                "engineer": a.engineer.name if a.engineer else None,
-                "contact": a.contact,
-                "step_position": a.step_position,
-                "started_at": _iso(a.started_at),
-                "answered_at": _iso(a.answered_at),
-                "accepted_at": _iso(a.accepted_at),
-                "ended_at": _iso(a.ended_at),
-                "result": a.result,
+                "engineer": attempt.engineer.name if attempt.engineer else None,
+                "contact": attempt.contact,
+                "step_position": attempt.step_position,
+                "started_at": _iso(attempt.started_at),
+                "answered_at": _iso(attempt.answered_at),
+                "accepted_at": _iso(attempt.accepted_at),
+                "ended_at": _iso(attempt.ended_at),
+                "result": attempt.result,
             }
-            for a in call.dial_attempts
+            for attempt in call.dial_attempts
         ],
         "voicemail": (
             {
@@ -168,3 +202,13 @@ def call_as_dict(call: Call) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _require_aware(value: datetime | None, name: str) -> None:
+    # Refused here, where the caller's line is in the traceback, rather than at the flush.
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name}={value.isoformat()} is a naive datetime; pass an aware one (UTC)")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -67,6 +68,9 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"{value!r} is not a datetime")
+        # A naive time is ambiguous (local? UTC?); guessing would shift calls by an hour or two.
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: pass an aware datetime (UTC)")
         return value.astimezone(UTC)
@@ -78,8 +82,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _choice(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    # A constrained string rather than a native ENUM: the same on SQLite and PostgreSQL, and
+    # a new value is a one-line migration instead of an ALTER TYPE.
     listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_valid")
+    return CheckConstraint(f"{column} IS NULL OR {column} IN ({listed})", name=f"{column}_valid")
 
 
 def utc_now() -> datetime:
@@ -117,7 +123,10 @@ class Sla(Base):
 
     __table_args__ = (
         CheckConstraint("hourly_rate >= 0", name="rate_not_negative"),
+        CheckConstraint("after_hours_surcharge_pct >= 0", name="surcharge_not_negative"),
         CheckConstraint("billing_increment_minutes > 0", name="increment_positive"),
+        CheckConstraint("billing_minimum_minutes >= 0", name="minimum_not_negative"),
+        CheckConstraint("resolution_target_minutes > 0", name="resolution_target_positive"),
     )
 
 
@@ -211,7 +220,10 @@ class RotationMember(Base):
     rotation: Mapped[Rotation] = relationship(back_populates="members")
     engineer: Mapped[Engineer] = relationship()
 
-    __table_args__ = (_choice("role", ROLES),)
+    __table_args__ = (
+        _choice("role", ROLES),
+        UniqueConstraint("rotation_id", "role", "position", name="uq_rotation_members_turn"),
+    )
 
 
 class Shift(Base):
@@ -222,7 +234,7 @@ class Shift(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     engineer_id: Mapped[int] = mapped_column(ForeignKey("engineers.id"), index=True)
     role: Mapped[str] = mapped_column(String(20), default="primary")
-    starts_at: Mapped[datetime] = mapped_column(index=True)
+    starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(20), default="override")
     note: Mapped[str | None] = mapped_column(Text)
@@ -233,6 +245,7 @@ class Shift(Base):
         _choice("role", ROLES),
         _choice("source", SHIFT_SOURCES),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_shifts_period", "starts_at", "ends_at"),
     )
 
 
@@ -279,7 +292,12 @@ class EscalationTarget(Base):
 
     step: Mapped[EscalationStep] = relationship(back_populates="targets")
 
-    __table_args__ = (CheckConstraint("(role IS NULL) <> (engineer_id IS NULL)", name="role_or_engineer"),)
+    engineer: Mapped[Engineer | None] = relationship()
+
+    __table_args__ = (
+        _choice("role", ROLES),
+        CheckConstraint("(role IS NULL) <> (engineer_id IS NULL)", name="role_or_engineer"),
+    )
 
 
 class Call(Base):
@@ -312,9 +330,7 @@ class Call(Base):
 
     __table_args__ = (
         _choice("path", CALL_PATHS),
-        CheckConstraint(
-            "outcome IS NULL OR outcome IN (" + ", ".join(f"'{o}'" for o in CALL_OUTCOMES) + ")", name="outcome_valid"
-        ),
+        _choice("outcome", CALL_OUTCOMES),
     )
 
 
@@ -362,15 +378,23 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
     first_contact_at: Mapped[datetime | None]
+    first_contact_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
     resolved_at: Mapped[datetime | None]
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
     fault_ours: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Discount on the incident's billed line in percent (100 waives it), and why.
     billing_adjustment_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     billing_adjustment_reason: Mapped[str | None] = mapped_column(Text)
 
     customer: Mapped[Customer | None] = relationship()
+    call: Mapped[Call | None] = relationship()
+    voicemails: Mapped[list[Voicemail]] = relationship(back_populates="incident", order_by="Voicemail.recorded_at")
+    work_logs: Mapped[list[WorkLog]] = relationship(back_populates="incident", order_by="WorkLog.started_at")
 
-    __table_args__ = (_choice("status", INCIDENT_STATUSES),)
+    __table_args__ = (
+        _choice("status", INCIDENT_STATUSES),
+        CheckConstraint("billing_adjustment_pct BETWEEN 0 AND 100", name="adjustment_is_percentage"),
+    )
 
 
 class Voicemail(Base):
@@ -383,17 +407,24 @@ class Voicemail(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     recorded_at: Mapped[datetime]
     duration_seconds: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
-    path: Mapped[str] = mapped_column(String(500))
+    path: Mapped[str] = mapped_column(String(500), unique=True)  # relative to the data directory
     sha256: Mapped[str] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     audio_format: Mapped[str] = mapped_column(String(20), default="wav")
     source: Mapped[str] = mapped_column(String(20), default="ari")
     partial: Mapped[bool] = mapped_column(Boolean, default=False)
     called_back_at: Mapped[datetime | None]
 
     call: Mapped[Call | None] = relationship(back_populates="voicemails")
+    incident: Mapped[Incident | None] = relationship(back_populates="voicemails")
+    transcript: Mapped[Transcript | None] = relationship(back_populates="voicemail", cascade="all, delete-orphan")
 
-    __table_args__ = (_choice("source", VOICEMAIL_SOURCES),)
+    __table_args__ = (
+        _choice("source", VOICEMAIL_SOURCES),
+        # A data directory moves between machines and into backups; an absolute path would not.
+        CheckConstraint("path NOT LIKE '/%'", name="path_relative"),
+        CheckConstraint("size_bytes >= 0", name="size_not_negative"),
+    )
 
 
 class Transcript(Base):
@@ -415,6 +446,8 @@ class Transcript(Base):
     urgency: Mapped[str | None] = mapped_column(Text)
     callback_number: Mapped[str | None] = mapped_column(String(20))
 
+    voicemail: Mapped[Voicemail] = relationship(back_populates="transcript")
+
 
 class TranscriptionJob(Base):
     """A voicemail waiting to be transcribed; leased by one worker at a time."""
@@ -432,8 +465,11 @@ class TranscriptionJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None]
 
+    voicemail: Mapped[Voicemail] = relationship()
+
     __table_args__ = (
         _choice("status", JOB_STATUSES),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_transcription_jobs_due", "status", "next_attempt_at"),
     )
 
@@ -449,6 +485,9 @@ class WorkLog(Base):
     started_at: Mapped[datetime]
     minutes: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+
+    incident: Mapped[Incident] = relationship(back_populates="work_logs")
+    engineer: Mapped[Engineer | None] = relationship()
 
     __table_args__ = (CheckConstraint("minutes > 0", name="minutes_positive"),)
 

@@ -30,10 +30,7 @@ def normalise(number: str, country: str = "NL", field: str | None = None) -> str
         raise InvalidPhoneNumber(number, field, "not a phone number (only digits, spaces, dashes and a leading + are allowed)")
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
-    # Bare digits are first read as the country's own numbers (phonenumbers also strips the
-    # country's calling code, so 31612345678 works); only then as international without `+`
-    # (4915112345678 from a trunk is a German mobile, not a malformed Dutch number).
-    candidates = [cleaned] if cleaned.startswith(("+", "0")) else [cleaned, "+" + cleaned]
+    candidates = [cleaned] if cleaned.startswith(("+", "0")) else _bare_digit_readings(cleaned, country)
     for candidate in candidates:
         try:
             parsed = phonenumbers.parse(candidate, country)
@@ -42,6 +39,18 @@ def normalise(number: str, country: str = "NL", field: str | None = None) -> str
         if phonenumbers.is_valid_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     raise InvalidPhoneNumber(number, field)
+
+
+def _bare_digit_readings(digits: str, country: str) -> list[str]:
+    # Digits without `0` or `+` are either international without the `+` (as trunks send:
+    # 31612345678, or 4915112345678 for a German mobile) or, rarely, a national number
+    # without its trunk prefix. Starting with the country's own calling code decides for
+    # international: in a country with numbers of varying length (Germany) both readings
+    # can be valid, and a trunk's form is the one that occurs.
+    international = "+" + digits
+    if digits.startswith(str(phonenumbers.country_code_for_region(country))):
+        return [international, digits]
+    return [digits, international]
 
 
 def support_number_forms(number: str, country: str = "NL") -> list[str]:

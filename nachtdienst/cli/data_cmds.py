@@ -29,7 +29,11 @@ app.add_typer(engineers_app, name="engineers")
 app.add_typer(customers_app, name="customers")
 app.add_typer(calls_app, name="calls")
 
-SIP_URI = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()%+-]+@[A-Za-z0-9.-]+(:\d{1,5})?(;[^\s]*)?$")
+# sip:USER@HOST[:PORT][;params]: the form PJSIP dials; HOST a name, an IPv4 or an [IPv6].
+SIP_URI = re.compile(
+    r"^sips?:(?P<user>[A-Za-z0-9_.!~*'()%+-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?(?:;\S*)?$"
+)
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @contextmanager
@@ -49,7 +53,8 @@ def _print_json(data: object) -> None:
 def _contact(value: str, index: int) -> tuple[str, str]:
     """('sip', uri) or ('phone', e164); a clear error names the bad value."""
     if value.lower().startswith(("sip:", "sips:")):
-        if not SIP_URI.match(value):
+        match = SIP_URI.match(value)
+        if not match or (match["port"] and not 1 <= int(match["port"]) <= 65535):
             fail(f"--contact {value!r}: not a SIP URI like sip:user@host:port")
         return "sip", value
     try:
@@ -61,13 +66,13 @@ def _contact(value: str, index: int) -> tuple[str, str]:
 @engineers_app.command("add")
 def engineers_add(
     name: str = typer.Argument(..., help="The engineer's name (unique)."),
-    contact: list[str] = typer.Option([], "--contact", help="sip:USER@HOST:PORT or a phone number; repeatable, rung in this order."),
+    contact: list[str] = typer.Option(..., "--contact", help="sip:USER@HOST:PORT or a phone number; repeatable, rung in this order."),
     email: str | None = typer.Option(None, "--email", help="Where notifications go."),
 ) -> None:
     """Add an engineer with the contacts the line rings."""
     if not name.strip():
         fail("the engineer's name is empty")
-    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+    if email is not None and not EMAIL.fullmatch(email):
         fail(f"--email {email!r}: not an e-mail address")
     contacts = [_contact(value, i) for i, value in enumerate(contact, start=1)]
     with database() as session:
@@ -113,10 +118,12 @@ def engineers_list(as_json: bool = typer.Option(False, "--json", help="Print JSO
 def customers_add(
     name: str = typer.Argument(..., help="The customer's name."),
     number: str = typer.Option(..., "--number", help="Customer number (unique; callers key it in)."),
-    phone: list[str] = typer.Option([], "--phone", help="A number the customer calls from; repeatable."),
+    phone: list[str] = typer.Option(..., "--phone", help="A number the customer calls from; repeatable."),
     sla: str = typer.Option(STANDARD_SLA_NAME, "--sla", help="SLA name."),
 ) -> None:
     """Add a customer with the numbers they call from."""
+    if not name.strip():
+        fail("the customer's name is empty")
     if not number.strip():
         fail("--number is empty")
     numbers = []
@@ -141,7 +148,11 @@ def customers_add(
         customer = Customer(name=name, customer_number=number, sla=agreement)
         customer.phones = [CustomerPhone(e164=e164) for e164 in numbers]
         session.add(customer)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:
+            # Someone added the same number in the moment between our check and our write.
+            fail(f"customer {number!r}: the customer number or a phone number was taken just now")
         typer.echo(f"customer {customer.customer_number} {name!r} added with {len(numbers)} phone number(s), SLA {sla}")
 
 
