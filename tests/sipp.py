@@ -55,8 +55,14 @@ def _media_actions(wav: Path | None, dtmf: list[tuple[float, str]], total: float
             if at > now:
                 parts.append(f'<pause milliseconds="{int((at - now) * 1000)}"/>')
                 now = at
+            # Two RTP sources interleaved confuse the PBX's event detection (a digit is
+            # heard over and over): the audio stream pauses while a digit is sent.
+            if wav is not None:
+                parts.append('<nop><action><exec rtp_stream="pause"/></action></nop>')
             parts.append(f'<nop><action><exec play_pcap_audio="{_dtmf_pcap(digit)}"/></action></nop>')
             parts.append(f'<pause milliseconds="{int(DTMF_LENGTH * 1000)}"/>')
+            if wav is not None:
+                parts.append('<nop><action><exec rtp_stream="resume"/></action></nop>')
             now += DTMF_LENGTH
             at = now
     if total > now:
