@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 with_tests=no
 [ "${1:-}" = "--test" ] && with_tests=yes
 
-packages=(debootstrap python3-venv python3-pip espeak-ng sox iproute2 ca-certificates)
-[ "$with_tests" = yes ] && packages+=(sip-tester postgresql)
+# debian-archive-keyring: debootstrap checks Debian's signatures (Ubuntu lacks the keys).
+# sip-tester (SIPp): to call the line from the command line, and the tests' caller and phones.
+packages=(debootstrap debian-archive-keyring python3-venv python3-pip espeak-ng sox iproute2 ca-certificates sip-tester)
+[ "$with_tests" = yes ] && packages+=(postgresql)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -31,8 +33,10 @@ python=python3
 }
 extras=""
 [ "$with_tests" = yes ] && extras="[test]"
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-test}"
-if [ ! -e "$stamp" ]; then
+# Reinstall only when pyproject.toml changed (a test install also serves the line).
+hash=$(sha256sum pyproject.toml | cut -c1-16)
+stamp=".venv/.installed-$hash${extras:+-test}"
+if [ ! -e "$stamp" ] && [ ! -e ".venv/.installed-$hash-test" ]; then
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".${extras}"
