@@ -101,16 +101,7 @@ Content-Length: 0
         ending = f"""
   {media}
   <recv request="BYE" timeout="{int((wait_for_bye or 60) * 1000)}"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"""
+{_reply("200 OK", to_tag=False)}"""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="nachtdienst caller">
   <send retrans="500"><![CDATA[
@@ -169,123 +160,50 @@ Content-Length: 0
 """
 
 
-_UAS_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="nachtdienst engineer phone">
-  <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 100 Trying
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-"""
-
-_RINGING = """  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-"""
-
-_WAIT_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
+def _reply(status: str, *, to_tag: bool = True, contact: bool = False, cseq: str = "[last_CSeq:]", sdp: bool = False) -> str:
+    """A `<send>` of a response to the last request received."""
+    headers = ["[last_Via:]", "[last_From:]", "[last_To:]" + (";tag=[pid]SIPpTag01[call_number]" if to_tag else ""),
+               "[last_Call-ID:]", cseq]
+    if contact:
+        headers.append("Contact: <sip:[local_ip]:[local_port];transport=[transport]>")
+    if sdp:
+        headers += ["Content-Type: application/sdp", "Content-Length: [len]", "", _SDP]
+    else:
+        headers += ["Content-Length: 0", "", ""]
+    retrans = ' retrans="500"' if sdp else ""
+    return f"  <send{retrans}><![CDATA[\nSIP/2.0 {status}\n" + "\n".join(headers) + "]]></send>\n"
 
 
 def engineer_scenario(behaviour: str, *, answer_after: float = 1.0, digits: list[tuple[float, str]] = (), stay: float = 120.0) -> str:
     """A UAS for one call. behaviour: `answer` (after `answer_after` s, then press `digits`
     at seconds after answering), `silent` (answer, press nothing), `never` (ring until the
     PBX cancels), `busy` (486 at once)."""
+    head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="nachtdienst engineer phone">\n'
+    head += '  <recv request="INVITE" crlf="true"/>\n' + _reply("100 Trying")
     if behaviour == "busy":
-        return (
-            _UAS_HEAD
-            + """  <send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-</scenario>
-"""
+        body = _reply("486 Busy Here") + '  <recv request="ACK"/>\n'
+    elif behaviour == "never":
+        body = (
+            _reply("180 Ringing", contact=True)
+            + f'  <recv request="CANCEL" timeout="{int(stay * 1000)}"/>\n'
+            + _reply("200 OK")
+            + _reply("487 Request Terminated", cseq="CSeq: [cseq] INVITE")
+            + '  <recv request="ACK"/>\n'
         )
-    if behaviour == "never":
-        return (
-            _UAS_HEAD
-            + _RINGING
-            + f"""  <recv request="CANCEL" timeout="{int(stay * 1000)}"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: [cseq] INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-</scenario>
-"""
+    elif behaviour in ("answer", "silent"):
+        presses = list(digits) if behaviour == "answer" else []
+        body = (
+            _reply("180 Ringing", contact=True)
+            + f'  <pause milliseconds="{int(answer_after * 1000)}"/>\n'
+            + _reply("200 OK", contact=True, sdp=True)
+            + '  <recv request="ACK" crlf="true"/>\n'
+            + _media_actions(None, presses, 0.0)
+            + f'\n  <recv request="BYE" timeout="{int(stay * 1000)}"/>\n'
+            + _reply("200 OK", to_tag=False)
         )
-    if behaviour not in ("answer", "silent"):
+    else:
         raise ValueError(f"unknown engineer phone behaviour {behaviour!r}")
-    presses = list(digits) if behaviour == "answer" else []
-    return (
-        _UAS_HEAD
-        + _RINGING
-        + f"""  <pause milliseconds="{int(answer_after * 1000)}"/>
-  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-{_SDP}]]></send>
-  <recv request="ACK" crlf="true"/>
-  {_media_actions(None, presses, 0.0)}
-"""
-        + _WAIT_BYE.format(timeout_ms=int(stay * 1000))
-    )
+    return head + body + "</scenario>\n"
 
 
 @dataclass
