@@ -121,14 +121,13 @@ class IncidentState:
     @classmethod
     def from_incident(cls, row: object) -> IncidentState:
         """The state of anything with `core.models.Incident`'s attributes (an ORM row)."""
-        # started_*, rejected_* and rejection_reason are not columns yet: None until they are.
         return cls(created_at=row.created_at, status=row.status, id=row.id,
                    acknowledged_at=row.acknowledged_at, acknowledged_by=row.acknowledged_by_id,
                    first_contact_at=row.first_contact_at, first_contact_by=row.first_contact_by_id,
                    resolved_at=row.resolved_at, resolved_by=row.resolved_by_id,
-                   started_at=getattr(row, "started_at", None), started_by=getattr(row, "started_by_id", None),
-                   rejected_at=getattr(row, "rejected_at", None), rejected_by=getattr(row, "rejected_by_id", None),
-                   rejection_reason=getattr(row, "rejection_reason", None))  # fmt: skip
+                   started_at=row.started_at, started_by=row.started_by_id,
+                   rejected_at=row.rejected_at, rejected_by=row.rejected_by_id,
+                   rejection_reason=row.rejection_reason)  # fmt: skip
 
     @property
     def closed_at(self) -> datetime | None:

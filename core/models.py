@@ -381,6 +381,11 @@ class Incident(Base):
     first_contact_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
     resolved_at: Mapped[datetime | None]
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
+    started_at: Mapped[datetime | None]  # work began (in_progress)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
+    rejected_at: Mapped[datetime | None]  # triaged as not critical
+    rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("engineers.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
     fault_ours: Mapped[bool] = mapped_column(Boolean, default=False)
     # Discount on the incident's billed line in percent (100 waives it), and why.
     billing_adjustment_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
@@ -490,6 +495,21 @@ class WorkLog(Base):
     engineer: Mapped[Engineer | None] = relationship()
 
     __table_args__ = (CheckConstraint("minutes > 0", name="minutes_positive"),)
+
+
+class OfficeClosure(Base):
+    """A period the office is closed whatever the weekly schedule says, [starts_at, ends_at)."""
+
+    __tablename__ = "office_closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
 
 
 class AuditEntry(Base):

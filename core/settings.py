@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "NACHTDIENST_"
@@ -96,6 +96,51 @@ class PbxSettings(_Group):
         return values
 
 
+class OfficeSettings(_Group):
+    """When the office answers the line itself, and where such calls go."""
+
+    schedule: str = Field(
+        "mon-fri 08:30-17:00",
+        description="Weekly opening hours in the time zone, e.g. 'mon-fri 08:30-12:00,13:00-17:00; sat 10:00-12:00'.",
+    )
+    public_holidays: bool = Field(True, description="Dutch public holidays (package `holidays`, NL) count as closed.")
+    destination: str | None = Field(
+        None, description="Where calls in office hours are transferred (SIP URI or phone number); unset: the office number is read out."
+    )
+    office_number: str = Field("0497842611", description="The office's number, read out to callers who cannot be helped at night.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        from core.office_hours import WeeklySchedule
+
+        return str(WeeklySchedule.parse(value))
+
+
+class RosterSettings(_Group):
+    """Who is rung when the roster has nobody."""
+
+    default_contact: str | None = Field(
+        None, description="Rung when the roster has a gap (SIP URI or phone number); unset: every active engineer's first contact."
+    )
+    step_timeout: int = Field(25, ge=5, le=300, description="Seconds each escalation step rings when the policy does not say.")
+
+
+class AbuseSettings(_Group):
+    """How many incidents rejected as not critical in a rolling year change a customer's status."""
+
+    warn_at: int = Field(1, ge=1, description="Rejections in a rolling year that put a customer on 'warned'.")
+    block_at: int = Field(3, ge=1, description="Rejections in a rolling year that block after-hours support.")
+
+    @field_validator("block_at")
+    @classmethod
+    def _not_below_warning(cls, value: int, info: ValidationInfo) -> int:
+        warn_at = info.data.get("warn_at")
+        if warn_at is not None and value < warn_at:
+            raise ValueError(f"must not be below abuse.warn_at ({warn_at})")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the line needs to know at start."""
 
@@ -118,6 +163,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
     pbx: PbxSettings = Field(default_factory=PbxSettings)
+    office: OfficeSettings = Field(default_factory=OfficeSettings)
+    roster: RosterSettings = Field(default_factory=RosterSettings)
+    abuse: AbuseSettings = Field(default_factory=AbuseSettings)
 
     @field_validator("support_number")
     @classmethod

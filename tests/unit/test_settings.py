@@ -77,11 +77,32 @@ def test_invalid_value_names_the_key_and_what_is_expected(monkeypatch):
         ("NACHTDIENST_TIMEZONE", "Europe/Amsterdan"),
         ("NACHTDIENST_SUPPORT_NUMBER", "0497-84x"),
         ("NACHTDIENST_PBX__ASTERISK", "docker"),
+        ("NACHTDIENST_OFFICE__SCHEDULE", "mon-fri 17:00-08:30"),
+        ("NACHTDIENST_ROSTER__STEP_TIMEOUT", "2"),
+        ("NACHTDIENST_ABUSE__WARN_AT", "0"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_office_schedule_typo_names_the_day(monkeypatch):
+    monkeypatch.setenv("NACHTDIENST_OFFICE__SCHEDULE", "mon-fry 08:30-17:00")
+    with pytest.raises(SettingsError, match="office.schedule.*'fry' is not a weekday"):
+        load_settings()
+
+
+def test_office_schedule_is_kept_in_its_normal_form(monkeypatch):
+    monkeypatch.setenv("NACHTDIENST_OFFICE__SCHEDULE", "MON-FRI 8:30-17:00;sat 10:00-12:00")
+    assert load_settings().office.schedule == "mon-fri 08:30-17:00; sat 10:00-12:00"
+
+
+def test_abuse_block_threshold_below_warning_is_refused(monkeypatch):
+    monkeypatch.setenv("NACHTDIENST_ABUSE__WARN_AT", "3")
+    monkeypatch.setenv("NACHTDIENST_ABUSE__BLOCK_AT", "2")
+    with pytest.raises(SettingsError, match="abuse.block_at"):
         load_settings()
 
 
