@@ -13,7 +13,20 @@ app = typer.Typer(
 )
 
 # The modules register their commands on `app` when imported.
-from nachtdienst.cli import config_cmd, data_cmds, pbx_cmd, up_cmd  # noqa: E402,F401
+from nachtdienst.cli import (  # noqa: E402,F401
+    abuse_cmd,
+    billing_cmd,
+    calls_cmd,
+    config_cmd,
+    customers_cmd,
+    engineers_cmd,
+    hours_cmd,
+    incidents_cmd,
+    pbx_cmd,
+    roster_cmd,
+    sla_cmd,
+    up_cmd,
+)
 
 
 def main() -> None:

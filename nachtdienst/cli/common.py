@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.orm import Session
 
+from core.db import DatabaseUnavailable, open_database
 from core.settings import Settings, SettingsError, load_settings
 
 
@@ -26,3 +34,46 @@ def settings() -> Settings:
         for line in str(exc).splitlines():
             typer.echo(f"  {line}", err=True)
         sys.exit(2)
+
+
+@contextmanager
+def database() -> Iterator[Session]:
+    """A session on the configured database; a database that is down is one clear line."""
+    try:
+        factory = open_database(settings())
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    with factory() as session:
+        yield session
+
+
+def print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def parse_moment(value: str, option: str) -> datetime:
+    """An ISO 8601 moment from the command line. Without an offset it is wall-clock time in the
+    configured zone (what a sysadmin in Amsterdam means by 2026-03-29T02:30); the result is UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r}: not an ISO 8601 date/time like 2026-12-24T18:00 or 2026-12-24T18:00+01:00")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings().timezone))
+    return moment.astimezone(UTC)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Destructive commands ask first; `--yes` answers for scripts. No answer (no terminal) is no."""
+    if yes:
+        return
+    if not typer.confirm(question, default=False):
+        fail("aborted, nothing changed")
+
+
+def current_user() -> str:
+    """Who is at the keyboard, for audit entries when no engineer is named."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

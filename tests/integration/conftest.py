@@ -6,9 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
 import pytest
+from typer.testing import CliRunner
 
 from core.settings import ENV_PREFIX, Settings
+from nachtdienst.cli import app
+from nachtdienst.cli.common import settings as cli_settings
 from tests.pg import postgres_server  # noqa: F401  (a fixture, used by name)
 
 
@@ -36,3 +41,24 @@ def database_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
 @pytest.fixture
 def settings(database_url: str, data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url)
+
+
+@pytest.fixture
+def nachtdienst(monkeypatch, settings: Settings):
+    """Runs the command in this process, configured through the environment as a sysadmin would."""
+    monkeypatch.setenv("NACHTDIENST_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("NACHTDIENST_DATABASE_URL", settings.resolved_database_url)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        """`input` is what the user types (answers to confirmation questions)."""
+        cli_settings.cache_clear()  # the command builds its settings once per process
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    yield run
+    cli_settings.cache_clear()
+
+
+def json_of(result) -> object:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)

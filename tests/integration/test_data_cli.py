@@ -12,37 +12,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from core.calls import finish_call, finish_dial_attempt, record_step, start_call, start_dial_attempt
 from core.db import open_database
 from core.models import Engineer, Voicemail
 from core.settings import Settings
-from nachtdienst.cli import app
-from nachtdienst.cli.common import settings as cli_settings
+from tests.integration.conftest import json_of
 
 NACHTDIENST = Path(sys.executable).with_name("nachtdienst")
 NIGHT = datetime(2026, 2, 3, 1, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def nachtdienst(monkeypatch, settings: Settings):
-    """Runs the command in this process, configured through the environment as a sysadmin would."""
-    monkeypatch.setenv("NACHTDIENST_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("NACHTDIENST_DATABASE_URL", settings.resolved_database_url)
-    runner = CliRunner()
-
-    def run(*args: str):
-        cli_settings.cache_clear()  # the command builds its settings once per process
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    yield run
-    cli_settings.cache_clear()
-
-
-def json_of(result) -> object:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 # --- engineers --------------------------------------------------------------------------------

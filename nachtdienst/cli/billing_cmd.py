@@ -1,0 +1,3 @@
+"""`nachtdienst billing …`: the monthly after-hours bill per customer."""
+
+from __future__ import annotations

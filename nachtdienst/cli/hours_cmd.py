@@ -1,0 +1,3 @@
+"""`nachtdienst hours …`: office hours and closures."""
+
+from __future__ import annotations

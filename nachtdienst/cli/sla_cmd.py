@@ -1,0 +1,3 @@
+"""`nachtdienst sla …`: service level agreements."""
+
+from __future__ import annotations
