@@ -156,6 +156,7 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite (WAL) at DATA_DIR/nachtdienst.db."
     )
     support_number: str = Field("0497842611", description="The support number customers dial.")
+    company_name: str = Field("GSD", min_length=1, description="The company named in the greeting.")
     country: str = Field("NL", pattern=r"^[A-Z]{2}$", description="Country for national phone numbers.")
     timezone: str = Field("Europe/Amsterdam", description="Time zone of office hours and rosters.")
     log_format: Literal["auto", "console", "json"] = Field(

@@ -18,6 +18,7 @@ from core.secrets import ari_password
 from core.settings import Settings
 from pbx.ari_probe import AriUnreachable, ari_get
 from pbx.installation import Installation, PbxError, find_installation, mount_proc, unmount_proc
+from pbx.prompts import PromptError, render_prompts
 from pbx.render import AsteriskDirs, EngineerContact, render, write_config
 
 STOP_TIMEOUT = 10.0
@@ -104,6 +105,24 @@ def apply_config(
     return dirs
 
 
+def prompts_dir(dirs: AsteriskDirs) -> Path:
+    """Where Asterisk finds the line's prompts (a path as Asterisk sees it)."""
+    return dirs.prompts
+
+
+def make_prompts(settings: Settings, installation: Installation, dirs: AsteriskDirs, log: Callable[[str], None]) -> None:
+    try:
+        render_prompts(
+            settings,
+            installation.host_path(prompts_dir(dirs)),
+            settings.resolved_data_dir / "prompts",
+            owner=installation.asterisk_ids(),
+            log=log,
+        )
+    except PromptError as exc:
+        raise PbxError(str(exc)) from None
+
+
 def start(
     settings: Settings,
     engineer_contacts: Sequence[EngineerContact] = (),
@@ -114,6 +133,7 @@ def start(
     state = running_state(settings)
     installation = state.installation if state else find_installation(settings, log)
     dirs = apply_config(settings, installation, engineer_contacts)
+    make_prompts(settings, installation, dirs, log)
     if state:
         reload(settings)
         log(f"PBX already running (pid {state.pid}); configuration reloaded")

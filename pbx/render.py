@@ -63,6 +63,11 @@ class AsteriskDirs:
         """A private instance: everything under one directory, so two lines can share a root."""
         return cls(etc=base / "etc", varlib=base / "lib", spool=base / "spool", run=base / "run", log=base / "log")
 
+    @property
+    def prompts(self) -> Path:
+        """The line's own prompts, <language>/<name>.wav (see pbx/prompts.py)."""
+        return self.varlib / "sounds" / "nachtdienst"
+
     def all(self) -> list[Path]:
         # The spool needs `recording` (ARI record answers 500 without it) and `voicemail`.
         return [self.etc, self.varlib, self.spool, self.spool / "recording", self.spool / "voicemail", self.run, self.log]
@@ -109,6 +114,7 @@ def render(
         "ari_password": ari_password,
         "engineer_contacts": list(engineer_contacts),
         "support_number_forms": support_number_forms(settings.support_number, settings.country),
+        "prompts_dir": dirs.prompts,
     }
     files = {name: env.get_template(f"{name}.j2").render(context) for name in TEMPLATES}
     quiet = env.get_template("quiet.conf.j2").render()
