@@ -12,6 +12,7 @@ from nachtdienst.cli.common import fail, settings
 from nachtdienst.engineer_endpoints import engineer_endpoints
 from pbx import control
 from pbx.installation import PbxError
+from pbx.prompts import PromptError, render_prompts
 from pbx.render import AsteriskDirs, render, write_config
 
 pbx_app = typer.Typer(help="Run and inspect the line's Asterisk.", no_args_is_help=True)
@@ -64,15 +65,27 @@ def status() -> None:
 @pbx_app.command("render")
 def render_config(
     etc_dir: Path = typer.Option(..., "--etc-dir", help="Write the configuration here (e.g. /etc/asterisk)."),
+    with_prompts: bool = typer.Option(True, "--prompts/--no-prompts", help="Also make the spoken prompts."),
+    prompts_dir: Path | None = typer.Option(None, "--prompts-dir", help="Where the prompts go (default: the layout's)."),
 ) -> None:
-    """Render the configuration for an Asterisk with Debian's standard layout (the image)."""
+    """Render the configuration for an Asterisk with Debian's standard layout (the image), and
+    make its prompts (under /var/lib/asterisk/sounds/nachtdienst unless --prompts-dir)."""
     current = settings()
-    files = render(current, AsteriskDirs.standard(), ari_password(current), engineer_endpoints(current))
+    dirs = AsteriskDirs.standard()
+    files = render(current, dirs, ari_password(current), engineer_endpoints(current))
     try:
         write_config(files, etc_dir)
     except OSError as exc:
         fail(f"cannot write {etc_dir}: {exc.strerror}")
     typer.echo(f"wrote {len(files)} files to {etc_dir}")
+    if not with_prompts:
+        return
+    target = prompts_dir or dirs.prompts
+    try:
+        report = render_prompts(current, target, current.resolved_data_dir / "prompts", log=typer.echo)
+    except (PromptError, OSError) as exc:
+        fail(f"prompts: {exc}")
+    typer.echo(f"prompts in {target}: {report.generated} made, {report.recorded} from recordings, {report.unchanged} unchanged")
 
 
 @pbx_app.command("dialplan")

@@ -127,3 +127,22 @@ def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PromptError, match="espeak-ng is not installed"):
         render_prompts(Settings(), tmp_path / "sounds", tmp_path / "recorded", log=lambda _: None)
+
+
+def test_pbx_render_makes_the_prompts_for_an_image(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nachtdienst.cli import app
+    from nachtdienst.cli.common import settings as cli_settings
+
+    for name in ("NACHTDIENST_CONFIG", "NACHTDIENST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NACHTDIENST_DATA_DIR", str(tmp_path / "data"))
+    cli_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["pbx", "render", "--etc-dir", str(tmp_path / "etc"), "--prompts-dir", str(tmp_path / "sounds")])
+    finally:
+        cli_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "prompts in" in result.stdout and (tmp_path / "sounds" / "en" / "voicemail_thanks.wav").is_file()
+    assert "NACHTDIENST_PROMPTS = /var/lib/asterisk/sounds/nachtdienst" in (tmp_path / "etc" / "extensions.conf").read_text()
