@@ -67,8 +67,12 @@ def confirm(question: str, yes: bool) -> None:
     """Destructive commands ask first; `--yes` answers for scripts. No answer (no terminal) is no."""
     if yes:
         return
-    if not typer.confirm(question, default=False):
-        fail("aborted, nothing changed")
+    try:
+        agreed = typer.confirm(question, default=False)
+    except typer.Abort:  # no terminal to answer on, or Ctrl-C/Ctrl-D
+        agreed = False
+    if not agreed:
+        fail("aborted, nothing changed (pass --yes to skip this question)")
 
 
 def current_user() -> str:
