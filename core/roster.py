@@ -13,7 +13,11 @@ Decisions a caller may rely on:
 - An override wins over the rotation for its role and period; of overlapping overrides for
   one role, the one listed last (the most recent entry) wins.
 - Two `Engineer` values are the same engineer when their ids are equal.
-- `escalation_for` never rings nobody: it falls back to the configured default contact.
+- An inactive engineer is never on duty: their rotation turns and overrides are gaps (an
+  inactive engineer's override still displaces the rotation for its period, so the gap shows
+  up in `roster_gaps` instead of silently waking someone who was relieved of that duty), and
+  an escalation target naming them is skipped.
+- `escalation_for` never rings nobody: it falls back to the configured default contact(s).
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class Engineer:
     name: str = field(compare=False)
     contacts: tuple[Contact, ...] = field(default=(), compare=False)
     email: str | None = field(default=None, compare=False)
+    active: bool = field(default=True, compare=False)
 
     @property
     def contacts_in_order(self) -> tuple[Contact, ...]:
@@ -233,6 +238,14 @@ def _handovers_between(rotation: Rotation, start: datetime, end: datetime, zone:
 
 
 def _holder(roster: Roster, role: str, at: datetime) -> tuple[Engineer | None, str]:
+    engineer, source = _scheduled_holder(roster, role, at)
+    if engineer is None or not engineer.active:
+        return None, GAP
+    return engineer, source
+
+
+def _scheduled_holder(roster: Roster, role: str, at: datetime) -> tuple[Engineer | None, str]:
+    """Whom the overrides and the rotation put in `role`, active or not."""
     for override in reversed(roster.overrides):
         if override.role == role and override.covers(at):
             return override.engineer, OVERRIDE
@@ -368,7 +381,7 @@ def _contacts_for(step: EscalationStep, on_duty: OnDuty) -> tuple[ContactToRing,
     rung: set[str] = set()
     for target in step.targets:
         engineer = target.engineer if target.engineer is not None else on_duty.holder(target.role)
-        if engineer is None:
+        if engineer is None or not engineer.active:
             continue
         for contact in engineer.contacts_in_order:
             # Two targets may name one person (the primary, and the same engineer by name);
@@ -379,11 +392,27 @@ def _contacts_for(step: EscalationStep, on_duty: OnDuty) -> tuple[ContactToRing,
     return tuple(legs)
 
 
-def escalation_for(roster: Roster, policy: EscalationPolicy, at: datetime, default_contact: Contact) -> list[EscalationStepPlan]:
+Fallback = Contact | ContactToRing | Iterable[Contact | ContactToRing]
+
+
+def _fallback_legs(fallback: Fallback) -> tuple[ContactToRing, ...]:
+    given = (fallback,) if isinstance(fallback, (Contact, ContactToRing)) else tuple(fallback)
+    legs = tuple(leg if isinstance(leg, ContactToRing) else ContactToRing(None, leg) for leg in given)
+    if not legs:
+        raise ValueError("no fallback contact: a gap in the roster would ring nobody")
+    return legs
+
+
+def escalation_for(roster: Roster, policy: EscalationPolicy, at: datetime, default_contact: Fallback,
+                   fallback_timeout_seconds: int = DEFAULT_STEP_TIMEOUT_SECONDS) -> list[EscalationStepPlan]:
     """The steps to ring for a call at `at`, in policy order, each with its contacts in target
-    order and each engineer's contact order. Targets nobody fills and engineers without
-    contacts are skipped, and so are steps left empty. Never empty: if nobody would be rung,
-    one step with `default_contact` (and the default timeout) is returned."""
+    order and each engineer's contact order. Targets nobody fills, inactive engineers and
+    engineers without contacts are skipped, and so are steps left empty. Never empty: if nobody
+    would be rung, one step ringing `default_contact` at once (one contact, or several, as
+    `Contact` or as `ContactToRing` naming the engineer) for `fallback_timeout_seconds` is
+    returned. An empty `default_contact` is refused (ValueError) even when it is not needed,
+    so a configuration that could ring nobody is found before the night it would."""
+    fallback = _fallback_legs(default_contact)
     on_duty = who_is_on_duty(roster, at)
     plans = []
     for step in sorted(policy.steps, key=lambda step: step.position):
@@ -394,4 +423,89 @@ def escalation_for(roster: Roster, policy: EscalationPolicy, at: datetime, defau
         return plans
     # A gap in the roster must still reach a person: a customer whose production is down
     # should never hear that nobody could be rung.
-    return [EscalationStepPlan(1, (ContactToRing(None, default_contact),), DEFAULT_STEP_TIMEOUT_SECONDS, is_fallback=True)]
+    return [EscalationStepPlan(1, fallback, fallback_timeout_seconds, is_fallback=True)]
+
+
+@dataclass(frozen=True)
+class EscalationPeriod:
+    """A period in which a call would ring the same `plans`."""
+
+    starts_at: datetime
+    ends_at: datetime
+    plans: tuple[EscalationStepPlan, ...]
+
+
+def escalation_between(roster: Roster, policy: EscalationPolicy, start: datetime, end: datetime, default_contact: Fallback,
+                       fallback_timeout_seconds: int = DEFAULT_STEP_TIMEOUT_SECONDS) -> list[EscalationPeriod]:
+    """What a call would ring at any moment of [start, end), as consecutive periods (what
+    `nachtdienst roster check` says is rung instead in a gap)."""
+    start, end = _as_utc(start, "start"), _as_utc(end, "end")
+    periods: list[EscalationPeriod] = []
+    for segment_start, segment_end in _segments(roster, start, end):
+        plans = tuple(escalation_for(roster, policy, segment_start, default_contact, fallback_timeout_seconds))
+        if periods and periods[-1].plans == plans:
+            periods[-1] = replace(periods[-1], ends_at=segment_end)
+        else:
+            periods.append(EscalationPeriod(segment_start, segment_end, plans))
+    return periods
+
+
+# --- rotation weeks, for swaps and for reading the hand-over from the command line -------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = {name: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+                  for name in (full, full[:3])}
+_HANDOVER = re.compile(r"(?P<day>[a-z]+)\s+(?P<hour>\d{1,2}):(?P<minute>\d{2})")
+
+
+def parse_handover(text: str) -> tuple[int, time]:
+    """("mon 09:00" | "Monday 9:00") -> (0, time(9, 0)); ValueError says what is expected."""
+    match = _HANDOVER.fullmatch(text.strip().lower())
+    if not match or match["day"] not in _WEEKDAY_NAMES:
+        raise ValueError(f"{text!r}: not a weekday and time like 'mon 09:00'")
+    hour, minute = int(match["hour"]), int(match["minute"])
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{text!r}: {hour:02d}:{minute:02d} is not a time of day (00:00 to 23:59)")
+    return _WEEKDAY_NAMES[match["day"]], time(hour, minute)
+
+
+def format_handover(rotation: Rotation) -> str:
+    return f"{WEEKDAYS[rotation.handover_weekday]} {rotation.handover_time:%H:%M}"
+
+
+def rotation_week(rotation: Rotation, at: datetime, zone: ZoneInfo = LOCAL_ZONE) -> tuple[datetime, datetime] | None:
+    """The rotation week [hand-over, next hand-over) that `at` falls in (the first week may be
+    short); None before the rotation begins."""
+    at = _as_utc(at, "moment")
+    week = _week_at(rotation, at, zone)
+    if week is None:
+        return None
+    first_day = _handover_day_on_or_before(rotation, rotation.start_date)
+    starts = max(_handover_at(rotation, first_day + week * WEEK, zone), _handover_at(rotation, rotation.start_date, zone))
+    return starts, _handover_at(rotation, first_day + (week + 1) * WEEK, zone)
+
+
+def rotation_week_of(rotation: Rotation, day: date, zone: ZoneInfo = LOCAL_ZONE) -> tuple[datetime, datetime] | None:
+    """The rotation week holding `day` at the hand-over time: the week that begins that day
+    when `day` is a hand-over day."""
+    return rotation_week(rotation, _handover_at(rotation, day, zone), zone)
+
+
+def next_week_of(rotation: Rotation, engineer: Engineer, role: str, after: datetime,
+                 zone: ZoneInfo = LOCAL_ZONE) -> tuple[datetime, datetime] | None:
+    """The first rotation week starting at or after `after` in which `engineer` has the turn
+    in `role` (the rotation alone, overrides aside); None when they take no turns in it."""
+    _check_role(role, "next week")
+    turns = rotation.turns(role)
+    if engineer not in turns:
+        return None
+    week = rotation_week(rotation, after, zone) or rotation_week_of(rotation, rotation.start_date, zone)
+    assert week is not None  # the rotation's first week always exists
+    if week[0] < _as_utc(after, "after"):
+        week = rotation_week(rotation, week[1], zone)
+    for _ in range(len(turns)):
+        assert week is not None
+        if _scheduled_holder(Roster(rotation, (), zone), role, week[0])[0] == engineer:
+            return week
+        week = rotation_week(rotation, week[1], zone)
+    return None
