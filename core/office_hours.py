@@ -48,7 +48,8 @@ def _minutes(clock: time, *, is_end: bool) -> int:
     return 24 * 60 if is_end and clock == END_OF_DAY else clock.hour * 60 + clock.minute
 
 
-def _format_interval(interval: OpeningInterval) -> str:
+def format_interval(interval: OpeningInterval) -> str:
+    """An interval as text, like 08:30-17:00; an end at midnight is written 24:00."""
     start, end = interval
     return f"{start:%H:%M}-{'24:00' if end == END_OF_DAY else f'{end:%H:%M}'}"
 
@@ -95,14 +96,14 @@ class WeeklySchedule:
                      for intervals in self.by_weekday)
         for weekday, intervals in zip(WEEKDAYS, days, strict=True):
             for index, (start, end) in enumerate(intervals):
-                where = f"office hours {weekday}: {_format_interval((start, end))}"
+                where = f"office hours {weekday}: {format_interval((start, end))}"
                 if any(clock.tzinfo or clock.second or clock.microsecond for clock in (start, end)):
                     raise ValueError(f"{where} must be whole minutes of local time, without a zone")
                 if _minutes(start, is_end=False) >= _minutes(end, is_end=True):
                     raise ValueError(f"{where} does not end after it starts; split hours past midnight at 24:00")
                 if index and _minutes(start, is_end=False) < _minutes(intervals[index - 1][1], is_end=True):
-                    raise ValueError(f"office hours {weekday}: {_format_interval(intervals[index - 1])} overlaps "
-                                     f"{_format_interval((start, end))}")
+                    raise ValueError(f"office hours {weekday}: {format_interval(intervals[index - 1])} overlaps "
+                                     f"{format_interval((start, end))}")
         object.__setattr__(self, "by_weekday", days)
 
     @classmethod
@@ -137,7 +138,7 @@ class WeeklySchedule:
             days = [weekday for weekday, _ in same_hours]
             if intervals:
                 day_range = days[0] if len(days) == 1 else f"{days[0]}-{days[-1]}"
-                parts.append(f"{day_range} {','.join(map(_format_interval, intervals))}")
+                parts.append(f"{day_range} {','.join(map(format_interval, intervals))}")
         return "; ".join(parts)
 
 
@@ -154,13 +155,16 @@ def _as_utc(moment: datetime, what: str) -> datetime:
 @dataclass(frozen=True)
 class Closure:
     """A period the office is closed whatever the schedule says, [starts_at, ends_at).
-    Both ends must be aware and are kept in UTC; a closure must end after it starts."""
+    Both ends must be aware and are kept in UTC; a closure must end after it starts and say why."""
 
     starts_at: datetime
     ends_at: datetime
     reason: str
 
     def __post_init__(self) -> None:
+        if not self.reason.strip():
+            # A caller is told "closed because: …"; an empty reason tells nobody anything.
+            raise ValueError("closure: the reason is empty")
         starts_at = _as_utc(self.starts_at, f"closure {self.reason!r}: start")
         ends_at = _as_utc(self.ends_at, f"closure {self.reason!r}: end")
         if ends_at <= starts_at:
@@ -294,3 +298,11 @@ def opening_hours_for(day: date, calendar: OfficeCalendar) -> list[tuple[datetim
         periods = [piece for start, end in periods for piece in
                    ((start, min(end, closure.starts_at)), (max(start, closure.ends_at), end)) if piece[0] < piece[1]]
     return periods
+
+
+def holidays_between(first: date, last: date, calendar: OfficeCalendar) -> list[tuple[date, str]]:
+    """The public holidays on the local days `first` to `last` (both included), in order;
+    none when holidays are disabled."""
+    days = (first + timedelta(days=offset) for offset in range((last - first).days + 1))
+    return [(day, name) for day in days if (name := calendar.holiday_on(day))]
+
