@@ -10,6 +10,9 @@ Decisions a caller may rely on:
   is for support given, and an unanswered voicemail gave none.
 - Amounts are rounded to cents per line with ROUND_HALF_UP; totals are sums of rounded lines,
   so a statement always adds up to the cent.
+- An export of several customers (`export_csv`) has the header once and each customer's rows
+  followed by that customer's total row; `verify_statement` checks one statement or such an
+  export, and takes the header alone as a month with nothing to bill.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -277,9 +281,22 @@ def _money(amount: Decimal) -> str:
 def statement_csv(statement: MonthlyStatement) -> str:
     """CSV: header, one row per incident, then a total row (incident `total`, date = month).
     Amounts in EUR with two decimals and a dot; dates are Europe/Amsterdam ISO dates."""
+    return export_csv([statement])
+
+
+def export_csv(statements: Iterable[MonthlyStatement]) -> str:
+    """Several customers' statements in one CSV that stays machine-readable: the header once,
+    then per customer its incident rows followed by its own total row, exactly as
+    `statement_csv` writes them; no statements is the header alone."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
+    for statement in statements:
+        _write_statement(writer, statement)
+    return out.getvalue()
+
+
+def _write_statement(writer: Any, statement: MonthlyStatement) -> None:
     for line in statement.lines:
         writer.writerow((
             line.customer, line.incident_id, line.date.isoformat(), _plain(line.talk_seconds), line.work_minutes,
@@ -293,7 +310,6 @@ def statement_csv(statement: MonthlyStatement) -> str:
         sum(line.increments for line in statement.lines), "", "",
         _money(statement.total_gross), "", "", _money(statement.total_net),
     ))  # fmt: skip
-    return out.getvalue()
 
 
 class StatementDoesNotAddUp(ValueError):
@@ -301,42 +317,102 @@ class StatementDoesNotAddUp(ValueError):
 
 
 def verify_statement(csv_text: str) -> None:
-    """Re-read an exported statement; raise StatementDoesNotAddUp unless the header is ours,
-    all rows are one customer's, each gross follows from its minutes, rate and surcharge, each
-    net is its gross less the discount (with a reason), and the total row is the exact sum."""
+    """Re-read an export (one statement, or several customers' from `export_csv`); raise
+    StatementDoesNotAddUp unless the header is ours and each customer's rows end in that
+    customer's total row, all of one month, no incident twice; each row's date lies in that
+    month, its billable minutes cover its talk and work (none for no time), its gross follows
+    from its minutes, rate and surcharge, its net is its gross less the discount (with a
+    reason), and each total row is the exact sum of its customer's rows. The header alone is
+    a valid export of a month with nothing to bill."""
     rows = list(reader := csv.DictReader(io.StringIO(csv_text)))
     if tuple(reader.fieldnames or ()) != CSV_HEADER:
         raise StatementDoesNotAddUp(f"header {reader.fieldnames}: expected {list(CSV_HEADER)}")
-    if not rows or rows[-1]["incident"] != TOTAL_MARK:
+    if rows and rows[-1]["incident"] != TOTAL_MARK:
         raise StatementDoesNotAddUp("no total row at the end")
-    *lines, total = rows
-    if len(customers := sorted({row["customer"] for row in rows})) != 1:
-        raise StatementDoesNotAddUp(f"rows of several customers: {customers}")
-    for row_number, row in enumerate(lines, start=2):
-        for column in ("gross_eur", "net_eur"):
-            if not re.fullmatch(r"\d+\.\d\d", row[column] or ""):
-                raise StatementDoesNotAddUp(f"row {row_number} {column} {row[column]!r}: not an amount like 12.50")
-        number = {column: _number(row, column, row_number) for column in _NUMERIC}
-        try:
-            terms = BillingTerms(number["hourly_rate_eur"], number["surcharge_pct"])
-        except ValueError as impossible:
-            raise StatementDoesNotAddUp(f"row {row_number}: {impossible}") from None
-        if number["gross_eur"] != amount_for(int(number["billable_minutes"]), terms):
-            raise StatementDoesNotAddUp(
-                f"row {row_number} gross {row['gross_eur']}: not {row['billable_minutes']} min at "
-                f"{row['hourly_rate_eur']}/h + {row['surcharge_pct']}%"
-            )
-        if number["adjustment_pct"] and not row["adjustment_reason"].strip():
-            raise StatementDoesNotAddUp(f"row {row_number}: a {row['adjustment_pct']}% adjustment without a reason")
-        if number["net_eur"] != _less_discount(number["gross_eur"], number["adjustment_pct"]):
-            raise StatementDoesNotAddUp(
-                f"row {row_number} net {row['net_eur']}: not gross {row['gross_eur']} less {row['adjustment_pct']}%"
-            )
-    for column in _SUMMED:
-        summed = sum((_number(row, column, row_number) for row_number, row in enumerate(lines, start=2)), Decimal(0))
-        if summed != _number(total, column, len(rows) + 1):
-            raise StatementDoesNotAddUp(f"total {column} {total[column]}: rows add up to {_plain(summed)}")
+    # The shape first (whose rows, which month, no incident twice), then the arithmetic, so a
+    # moved or doubled row is reported as such and not as the sum it happens to break.
+    sections, month = _sections(rows)
+    for (total_number, total), lines in sections:
+        for line_number, line in lines:
+            _verify_line(line_number, line, month)
+        _verify_total(total_number, total, lines)
 
+
+Numbered = tuple[int, dict[str, str]]  # a CSV row and its row number (the header is row 1)
+
+
+def _sections(rows: list[dict[str, str]]) -> tuple[list[tuple[Numbered, list[Numbered]]], BillingMonth | None]:
+    sections: list[tuple[Numbered, list[Numbered]]] = []
+    month: BillingMonth | None = None
+    totals_of: dict[str, int] = {}
+    incidents_seen: dict[str, int] = {}
+    lines: list[Numbered] = []
+    for row_number, row in enumerate(rows, start=2):
+        if row["incident"] != TOTAL_MARK:
+            if (earlier := incidents_seen.setdefault(row["incident"], row_number)) != row_number:
+                raise StatementDoesNotAddUp(f"row {row_number} incident {row['incident']}: billed in row {earlier} already")
+            lines.append((row_number, row))
+            continue
+        customer = row["customer"]
+        if len(customers := sorted({each["customer"] for _, each in lines} | {customer})) != 1:
+            raise StatementDoesNotAddUp(f"rows of several customers before the total row {row_number}: {customers}")
+        if customer in totals_of:
+            raise StatementDoesNotAddUp(f"row {row_number}: customer {customer!r} has a total row already (row {totals_of[customer]})")
+        totals_of[customer] = row_number
+        try:
+            this_month = parse_month(row["date"])
+        except ValueError as bad:
+            raise StatementDoesNotAddUp(f"total row {row_number}: {bad}") from None
+        if month is not None and this_month != month:
+            raise StatementDoesNotAddUp(f"total row {row_number} month {this_month}: the export is of {month}")
+        month = this_month
+        sections.append(((row_number, row), lines))
+        lines = []
+    return sections, month
+
+
+def _verify_line(row_number: int, row: dict[str, str], month: BillingMonth | None) -> None:
+    try:
+        day = date.fromisoformat(row["date"] or "")
+    except ValueError:
+        raise StatementDoesNotAddUp(f"row {row_number} date {row['date']!r}: not an ISO date") from None
+    if month is None or not month.contains(day):
+        raise StatementDoesNotAddUp(f"row {row_number} date {row['date']}: not in month {month}")
+    for column in ("gross_eur", "net_eur"):
+        if not re.fullmatch(r"\d+\.\d\d", row[column] or ""):
+            raise StatementDoesNotAddUp(f"row {row_number} {column} {row[column]!r}: not an amount like 12.50")
+    number = {column: _number(row, column, row_number) for column in _NUMERIC}
+    # Sound whatever the SLA: rounding up and a minimum only ever add, and no time bills nothing.
+    # In seconds, where it is exact.
+    actual_seconds = number["talk_seconds"] + number["work_minutes"] * SECONDS_PER_MINUTE
+    billed_seconds = number["billable_minutes"] * SECONDS_PER_MINUTE
+    if billed_seconds < actual_seconds or (actual_seconds == 0) != (billed_seconds == 0):
+        raise StatementDoesNotAddUp(
+            f"row {row_number} billable_minutes {row['billable_minutes']}: does not cover the "
+            f"{_plain(actual_seconds)} s of talk and work"
+        )
+    try:
+        terms = BillingTerms(number["hourly_rate_eur"], number["surcharge_pct"])
+    except ValueError as impossible:
+        raise StatementDoesNotAddUp(f"row {row_number}: {impossible}") from None
+    if number["gross_eur"] != amount_for(int(number["billable_minutes"]), terms):
+        raise StatementDoesNotAddUp(
+            f"row {row_number} gross {row['gross_eur']}: not {row['billable_minutes']} min at "
+            f"{row['hourly_rate_eur']}/h + {row['surcharge_pct']}%"
+        )
+    if number["adjustment_pct"] and not row["adjustment_reason"].strip():
+        raise StatementDoesNotAddUp(f"row {row_number}: a {row['adjustment_pct']}% adjustment without a reason")
+    if number["net_eur"] != _less_discount(number["gross_eur"], number["adjustment_pct"]):
+        raise StatementDoesNotAddUp(
+            f"row {row_number} net {row['net_eur']}: not gross {row['gross_eur']} less {row['adjustment_pct']}%"
+        )
+
+
+def _verify_total(row_number: int, total: dict[str, str], lines: list[Numbered]) -> None:
+    for column in _SUMMED:
+        summed = sum((_number(row, column, line_number) for line_number, row in lines), Decimal(0))
+        if summed != _number(total, column, row_number):
+            raise StatementDoesNotAddUp(f"total {column} {total[column]}: rows add up to {_plain(summed)}")
 
 
 def _number(row: dict[str, str], column: str, row_number: int) -> Decimal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -15,12 +16,14 @@ from hypothesis import strategies as st
 
 from core.billing import (
     Adjustment,
+    CSV_HEADER,
     BillingTerms,
     StatementDoesNotAddUp,
     amount_for,
     apply_adjustment,
     bill_incident,
     billable_minutes,
+    export_csv,
     monthly_statement,
     monthly_statements,
     parse_month,
@@ -333,6 +336,69 @@ def test_an_empty_text_does_not_verify():
         verify_statement("")
 
 
+# Several customers in one export
+
+
+def two_customers() -> list:
+    november = datetime(2026, 11, 4, 1, 0, tzinfo=UTC)
+    return [
+        line(1, "1001", november, talk=[900]),
+        line(2, "1002", november, BillingTerms(Decimal("120"), billing_increment_minutes=30, billing_minimum_minutes=60), talk=[60]),
+        line(3, "1001", november + timedelta(days=2), work_minutes=[20], adjustment=Adjustment(50, "our mistake")),
+    ]
+
+
+def test_an_export_of_several_customers_has_one_header_and_each_statement_with_its_total():
+    statements = monthly_statements(two_customers(), "2026-11")
+    exported = export_csv(statements)
+    verify_statement(exported)
+    lines = exported.splitlines()
+    assert lines[0] == ",".join(CSV_HEADER) and lines.count(lines[0]) == 1
+    assert lines[1:] == [row for each in statements for row in statement_csv(each).splitlines()[1:]]
+    assert [row.split(",")[:2] for row in lines[1:]] == [
+        ["1001", "1"], ["1001", "3"], ["1001", "total"], ["1002", "2"], ["1002", "total"],
+    ]  # fmt: skip
+
+
+def test_an_export_of_no_statements_is_the_header_alone_and_verifies():
+    assert export_csv([]) == ",".join(CSV_HEADER) + "\n"
+    verify_statement(export_csv([]))
+
+
+def _edited(exported: str, edit) -> str:
+    rows = list(csv.reader(io.StringIO(exported)))
+    edit(rows)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def _column(name: str) -> int:
+    return CSV_HEADER.index(name)
+
+
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        # rows[1], rows[2]: 1001, rows[3] its total; rows[4]: 1002, rows[5] its total (CSV rows are one more).
+        (lambda rows: rows.insert(4, rows[1]), "row 5 incident 1: billed in row 2 already"),
+        (lambda rows: rows.insert(3, rows.pop(4)), "rows of several customers before the total row 5"),
+        (lambda rows: rows.__setitem__(4, ["1001", *rows[4][1:]]) or rows.__setitem__(5, ["1001", *rows[5][1:]]),
+         "customer '1001' has a total row already"),
+        (lambda rows: rows[5].__setitem__(_column("date"), "2026-12"), "month 2026-12: the export is of 2026-11"),
+        (lambda rows: rows[5].__setitem__(_column("date"), "nov"), "total row 6: month 'nov'"),
+        (lambda rows: rows[1].__setitem__(_column("date"), "2026-10-31"), "row 2 date 2026-10-31: not in month 2026-11"),
+        (lambda rows: rows[1].__setitem__(_column("date"), "yesterday"), "row 2 date 'yesterday': not an ISO date"),
+        (lambda rows: rows[1].__setitem__(_column("talk_seconds"), "900.5"), "row 2 billable_minutes 15: does not cover the 900.5 s"),
+        (lambda rows: rows[1].__setitem__(_column("talk_seconds"), "0"), "row 2 billable_minutes 15: does not cover the 0 s"),
+    ],
+)  # fmt: skip
+def test_an_export_whose_shape_is_wrong_does_not_verify(edit, complaint):
+    exported = export_csv(monthly_statements(two_customers(), "2026-11"))
+    with pytest.raises(StatementDoesNotAddUp, match=re.escape(complaint)):
+        verify_statement(_edited(exported, edit))
+
+
 # Properties
 
 seconds_of_support = st.decimals(min_value=Decimal(0), max_value=Decimal(48 * 3600), places=3)
@@ -348,6 +414,22 @@ def test_billable_minutes_cover_the_actual_time_by_less_than_one_increment(secon
     actual_minutes = seconds / 60
     assert actual_minutes <= billed < actual_minutes + increment
     assert billed % increment == 0
+
+
+@given(seconds_of_support, increments, st.integers(min_value=0, max_value=240))
+def test_with_a_minimum_billable_minutes_cover_time_and_minimum_and_round_up_by_less_than_one_increment(
+    seconds, increment, minimum
+):
+    billed = billable_minutes(seconds, BillingTerms(Decimal(95), billing_increment_minutes=increment, billing_minimum_minutes=minimum))
+    if seconds == 0:
+        assert billed == 0  # no support given, no minimum
+        return
+    # In seconds, where the comparisons are exact.
+    assert billed * 60 >= seconds and billed >= minimum
+    rounded_up = billed % increment == 0 and billed * 60 < seconds + increment * 60
+    assert rounded_up or billed == minimum
+    if minimum % increment == 0:
+        assert billed % increment == 0
 
 
 @given(st.integers(0, 5000), st.integers(0, 5000), rates, surcharges)
@@ -378,7 +460,7 @@ incident_lines = st.builds(
 )
 
 
-@given(st.lists(incident_lines, max_size=40))
+@given(st.lists(incident_lines, max_size=40, unique_by=lambda each: each.incident_id))
 def test_totals_are_exactly_the_sum_of_the_lines_and_the_export_verifies(lines):
     statement = monthly_statement(lines, "2026-11", customer="C")
     assert statement.total_gross == sum((each.gross for each in lines), Decimal(0))
