@@ -212,3 +212,17 @@ def _require_aware(value: datetime | None, name: str) -> None:
     # Refused here, where the caller's line is in the traceback, rather than at the flush.
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"{name}={value.isoformat()} is a naive datetime; pass an aware one (UTC)")
+
+
+def set_call_customer(session: Session, call: Call, customer_id: int | None) -> None:
+    """Link the call to the customer the flow identified (by number or keyed customer number)."""
+    call.customer_id = customer_id
+    session.flush()
+
+
+def set_call_language(session: Session, call: Call, language: str) -> None:
+    """The language the caller heard the rest of the call in (`nl`, `en`)."""
+    if not language or len(language) > 5:
+        raise ValueError(f"language {language!r}: expected a short code such as 'nl' or 'en'")
+    call.language = language
+    session.flush()
