@@ -1,6 +1,6 @@
 """Call records in the database, written so that the database can never break a call.
 
-Each change (start, step, finish) is kept in memory with the time it happened and written in
+Each change (start, step, customer, language, a dial leg's start and end, finish) is kept in memory with the time it happened and written in
 one transaction with any earlier change that could not be written yet. A database that is
 briefly away therefore delays a record, loses nothing, and never reaches the call flow: a write
 that fails is logged and retried, at the next change and in the background after the call.
@@ -17,7 +17,17 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.calls import find_call_by_channel, finish_call, record_step, start_call
+from core.calls import (
+    find_call_by_channel,
+    finish_call,
+    finish_dial_attempt,
+    record_step,
+    set_call_customer,
+    set_call_language,
+    start_call,
+    start_dial_attempt,
+)
+from core.models import DialAttempt
 
 log = structlog.get_logger("ari.call_log")
 
@@ -33,7 +43,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class _Change:
-    kind: str  # "start", "step" or "finish"
+    kind: str  # "start", "step", "customer", "language", "dial_start", "dial_finish" or "finish"
     at: datetime
     values: dict[str, Any] = field(default_factory=dict)
 
@@ -48,6 +58,8 @@ class CallLogRecord:
         self._call_log = call_log
         self._pending: list[_Change] = [start]
         self._lock = asyncio.Lock()
+        # Dial legs by key (the leg's channel id) -> their DialAttempt id, once written.
+        self._dial_ids: dict[str, int] = {}
 
     @property
     def written(self) -> bool:
@@ -56,6 +68,28 @@ class CallLogRecord:
     async def step(self, step: str, detail: str | None = None) -> None:
         self.last_step = step
         self._pending.append(_Change("step", self._call_log.clock(), {"step": step, "detail": detail}))
+        await self.flush()
+
+    async def set_customer(self, customer_id: int) -> None:
+        """The customer the flow identified (by number, or by the customer number keyed in)."""
+        await self._change("customer", {"customer_id": customer_id})
+
+    async def set_language(self, language: str) -> None:
+        await self._change("language", {"language": language})
+
+    async def dial_started(self, key: str, *, contact: str, engineer_id: int | None, step_position: int) -> None:
+        """A leg to `contact` is rung from now; `key` (the leg's channel id) names it in dial_finished."""
+        values = {"key": key, "contact": contact, "engineer_id": engineer_id, "step_position": step_position}
+        await self._change("dial_start", values)
+
+    async def dial_finished(
+        self, key: str, *, result: str, answered_at: datetime | None = None, accepted_at: datetime | None = None
+    ) -> None:
+        """How the leg `key` ended, now (`accepted`, `no_answer`, `not_accepted`, `busy`, …)."""
+        await self._change("dial_finish", {"key": key, "result": result, "answered_at": answered_at, "accepted_at": accepted_at})
+
+    async def _change(self, kind: str, values: dict[str, Any]) -> None:
+        self._pending.append(_Change(kind, self._call_log.clock(), values))
         await self.flush()
 
     async def finish(self, outcome: str, *, detail: str | None = None, abandoned_step: str | None = None) -> None:
@@ -75,15 +109,19 @@ class CallLogRecord:
             if not changes:
                 return True
             try:
-                await asyncio.to_thread(self._call_log.write, self.channel_id, changes)
+                dial_ids = await asyncio.to_thread(self._call_log.write, self.channel_id, changes, dict(self._dial_ids))
             except Exception as exc:
                 log.warning("call record not written yet", channel_id=self.channel_id, pending=len(changes), error=repr(exc))
                 return False
+            self._dial_ids.update(dial_ids or {})
             del self._pending[: len(changes)]
             return not self._pending
 
     def describe_pending(self) -> list[dict[str, Any]]:
-        return [{"kind": change.kind, "at": change.at.isoformat(), **change.values} for change in self._pending]
+        return [
+            {"kind": change.kind, "at": change.at.isoformat(), **{k: _plain(v) for k, v in change.values.items()}}
+            for change in self._pending
+        ]
 
 
 class CallLog:
@@ -127,7 +165,10 @@ class CallLog:
 
     # --- in a worker thread -----------------------------------------------------------------
 
-    def write(self, channel_id: str, changes: Sequence[_Change]) -> None:
+    def write(self, channel_id: str, changes: Sequence[_Change], dial_ids: dict[str, int] | None = None) -> dict[str, int]:
+        """Write `changes` in one transaction. `dial_ids` are the legs written before (key ->
+        DialAttempt id); returns them with the legs written now."""
+        dial_ids = dict(dial_ids or {})
         with self.sessions() as session:
             call = None
             for change in changes:
@@ -138,11 +179,35 @@ class CallLog:
                     call = find_call_by_channel(session, channel_id)
                     if call is None:
                         raise LookupError(f"no call record for channel {channel_id}")
+                values = change.values
                 if change.kind == "step":
-                    record_step(session, call, change.values["step"], change.at, change.values["detail"])
+                    record_step(session, call, values["step"], change.at, values["detail"])
+                elif change.kind == "customer":
+                    set_call_customer(session, call, values["customer_id"])
+                elif change.kind == "language":
+                    set_call_language(session, call, values["language"])
+                elif change.kind == "dial_start":
+                    attempt = start_dial_attempt(session, call, contact=values["contact"], at=change.at,
+                                                 engineer_id=values["engineer_id"], step_position=values["step_position"])  # fmt: skip
+                    dial_ids[values["key"]] = attempt.id
+                elif change.kind == "dial_finish":
+                    self._finish_dial(session, channel_id, dial_ids, change)
                 else:
-                    finish_call(session, call, at=change.at, **change.values)
+                    finish_call(session, call, at=change.at, **values)
             session.commit()
+        return dial_ids
+
+    def _finish_dial(self, session: Session, channel_id: str, dial_ids: dict[str, int], change: _Change) -> None:
+        values = change.values
+        attempt_id = dial_ids.get(values["key"])
+        attempt = session.get(DialAttempt, attempt_id) if attempt_id is not None else None
+        if attempt is None:
+            # A leg the flow never reported started: nothing to finish. Skipped rather than
+            # raised, or this one change would hold back every later change of the call forever.
+            log.error("dial attempt finished but never started", channel_id=channel_id, leg=values["key"])
+            return
+        finish_dial_attempt(session, attempt, result=values["result"], at=change.at,
+                            answered_at=values["answered_at"], accepted_at=values["accepted_at"])  # fmt: skip
 
     def _finish_orphan(self, channel_id: str, from_number: str | None, to_number: str, detail: str, at: datetime) -> None:
         with self.sessions() as session:
@@ -161,3 +226,7 @@ class CallLog:
                 log.info("call record written after retry", channel_id=record.channel_id)
                 return
         log.error("call record given up", channel_id=record.channel_id, record=record.describe_pending())
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
