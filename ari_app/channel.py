@@ -101,6 +101,10 @@ class Channel:
         self.connection = connection
         self.hung_up = False
         self.abort_reason: str | None = None
+        # A leg we originate exists before it enters our app (on answer); until then it can
+        # only ring, or end with a cause (busy, no answer, unreachable).
+        self.in_stasis = (snapshot.get("dialplan") or {}).get("app_name") == "Stasis"
+        self.hangup_cause: int | None = None
         self._client = client
         self._dtmf: deque[str] = deque()
         self._playbacks: dict[str, Playback] = {}
@@ -116,8 +120,12 @@ class Channel:
         """Take in one of this channel's events (in the order Asterisk sent them)."""
         if event.type == "ChannelDtmfReceived":
             self._dtmf.append(str(event.data.get("digit", "")))
+        elif event.type == "StasisStart":
+            self.in_stasis = True
         elif event.type in _GONE_EVENTS:
             self.hung_up = True
+            if event.data.get("cause") is not None and self.hangup_cause is None:
+                self.hangup_cause = int(event.data["cause"])
         elif event.type.startswith("Playback"):
             playback = self._playbacks.get(str(event.data.get("playback", {}).get("id")))
             if playback is not None:
@@ -142,6 +150,9 @@ class Channel:
     async def ring(self) -> None:
         """Let the caller hear ringing (until answer, play or hang-up)."""
         await self._command("POST", f"/channels/{self._path_id}/ring")
+
+    async def stop_ringing(self) -> None:
+        await self._command("DELETE", f"/channels/{self._path_id}/ring")
 
     async def hangup(self, reason: str = "normal") -> None:
         """Hang up; a channel that is already gone is left alone."""
@@ -207,6 +218,24 @@ class Channel:
             return self._dtmf.popleft()
         self._raise_if_ended()
         return None
+
+    async def wait_key_or(self, done: Callable[[], bool], timeout: float | None = None) -> str | None:
+        """The next key, or None as soon as `done()` holds (a prompt ended) or `timeout` passed;
+        for questions a caller may answer while the prompt is still playing."""
+        if not await self._changes.wait_until(lambda: bool(self._dtmf) or self._ended or done(), timeout):
+            return None
+        if self._dtmf:
+            return self._dtmf.popleft()
+        self._raise_if_ended()
+        return None
+
+    async def wait_in_stasis(self, timeout: float | None) -> bool:
+        """For a leg we originated: True once it answered (entered our app), False when it
+        ended without answering or `timeout` passed. Raises CallAborted if the app gave up."""
+        await self._changes.wait_until(lambda: self.in_stasis or self._ended, timeout)
+        if self.abort_reason is not None:
+            raise CallAborted(self.abort_reason)
+        return self.in_stasis and not self.hung_up
 
     def clear_dtmf(self) -> None:
         """Forget keys pressed so far (before a question whose answer must come after it)."""

@@ -7,12 +7,17 @@ record finished), closes the ARI connection and returns, so the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 
 import structlog
 
+from ari_app.call import LineConfig
 from ari_app.call_log import CallLog
-from ari_app.client import AriClient
+from ari_app.client import AriClient, AriError
+from ari_app.desk import DatabaseDesk
+from ari_app.flow import Line, handle_inbound_call
+from ari_app.prompts import DIRECTORY_VARIABLE, Prompts
 from ari_app.stasis import StasisApp
 from core.db import open_database
 from core.logging import configure_logging
@@ -36,12 +41,21 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    call_log = CallLog(open_database(settings))
+    sessions = open_database(settings)
+    call_log = CallLog(sessions)
+    desk = DatabaseDesk(sessions, settings)
     client = AriClient(settings.ari_url, settings.pbx.ari_user, ari_password(settings), settings.pbx.ari_app)
     app = StasisApp(client, settings.pbx.ari_app, call_log)
+    line = Line(desk=desk, prompts=Prompts(""), app=app, config=LineConfig.from_settings(settings))
+    app.inbound_flow = functools.partial(handle_inbound_call, line=line)
+
+    async def on_connected(connection: int) -> None:
+        await _read_prompts_directory(client, line)
+        await app.on_connected(connection)
+
     client.on_channel_event = app.handle_channel_event
     client.on_other_event = app.handle_other_event
-    client.on_connected = app.on_connected
+    client.on_connected = on_connected
 
     log.info("ari app starting", ari=settings.ari_url, app=settings.pbx.ari_app)
     client.start()
@@ -50,8 +64,24 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("ari app stopping", calls=len(app.channels))
     finally:
         await app.stop()
+        await desk.close()
         await call_log.close()
         await client.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("ari app stopped")
+
+
+async def _read_prompts_directory(client: AriClient, line: Line) -> None:
+    """Where `pbx start` put the prompts, as Asterisk's global variable says (the app may run
+    on another machine or container than the one that made them)."""
+    try:
+        answer = await client.request("GET", "/asterisk/variable", variable=DIRECTORY_VARIABLE)
+    except AriError as exc:
+        log.error("prompts directory not readable; callers will hear nothing", error=str(exc))
+        return
+    directory = (answer or {}).get("value") or ""
+    if not directory:
+        log.error("Asterisk has no NACHTDIENST_PROMPTS; run `nachtdienst pbx start` (or render) again")
+        return
+    line.prompts.directory = directory.rstrip("/")

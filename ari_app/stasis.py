@@ -4,6 +4,7 @@ calls when the events connection was lost (events missed) or the app stops."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -13,7 +14,7 @@ import structlog
 from ari_app.channel import Channel, Requester
 from ari_app.client import AriError
 from ari_app.events import AriEvent
-from ari_app.flow import CallRecorder, handle_inbound_call
+from ari_app.flow import CallRecorder
 
 log = structlog.get_logger("ari.stasis")
 
@@ -26,6 +27,8 @@ class AppRecorder(CallRecorder, Protocol):
     async def finish_orphan(self, *, channel_id: str, from_number: str | None, to_number: str, detail: str) -> None: ...
 
 INBOUND_ARGS = ["inbound"]
+# Legs the app rings (engineers, the office) enter Stasis with this argument when answered.
+LEG_ARG = "leg"
 # A channel that entered our app on a fresh connection can show in GET /channels before its
 # StasisStart is read from the WebSocket; it is not an orphan. Asterisk sends StasisStart as
 # the channel enters, so a second is ample.
@@ -41,30 +44,59 @@ class StasisApp:
         app_name: str,
         recorder: AppRecorder,
         *,
-        inbound_flow: InboundFlow = handle_inbound_call,
+        inbound_flow: InboundFlow | None = None,
         orphan_settle: float = ORPHAN_SETTLE,
     ):
         self.client = client
         self.app_name = app_name
         self.recorder = recorder
+        # Set by whoever wires the app (the flow needs the app to ring legs).
         self.inbound_flow = inbound_flow
         self.orphan_settle = orphan_settle
         self.channels: dict[str, Channel] = {}
         self._flows: dict[str, asyncio.Task[None]] = {}
+        # The events connection now open (see on_connected): legs belong to it.
+        self.connection = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     async def handle_channel_event(self, event: AriEvent) -> None:
         """The client's channel-event handler: events of one channel arrive here in order."""
         assert event.channel_id is not None
-        if event.type == "StasisStart":
+        channel = self.channels.get(event.channel_id)
+        if event.type == "StasisStart" and channel is None:
             self._enter(event)
             return
-        channel = self.channels.get(event.channel_id)
         if channel is None:
             log.debug("event for a channel not in our app", channel_id=event.channel_id, event_type=event.type)
             return
         channel.deliver(event)
-        if event.type == "StasisEnd" and event.channel_id not in self._flows:
-            del self.channels[event.channel_id]
+        if event.type in ("StasisEnd", "ChannelDestroyed") and event.channel_id not in self._flows:
+            self.channels.pop(event.channel_id, None)
+
+    async def originate(self, endpoint: str, *, caller_id: str, timeout: int, variables: dict[str, str] | None = None) -> Channel:
+        """Ring `endpoint` (PJSIP/...) for at most `timeout` seconds. The leg is ours from the
+        start: its events (ringing, busy, its StasisStart when answered) reach the returned
+        Channel, which the caller's flow owns; it never gets a flow of its own."""
+        channel_id = f"nd-leg-{uuid.uuid4().hex}"
+        channel = Channel(self.client, {"id": channel_id}, connection=self.connection)
+        # Registered before the request: a leg can be refused (and its events sent) before
+        # the answer to POST /channels arrives.
+        self.channels[channel_id] = channel
+        try:
+            await self.client.request(
+                "POST", "/channels", json={"variables": variables} if variables else None,
+                endpoint=endpoint, app=self.app_name, appArgs=LEG_ARG, channelId=channel_id,
+                callerId=caller_id, timeout=timeout,
+            )
+        except BaseException:
+            self.channels.pop(channel_id, None)
+            raise
+        return channel
+
+    def forget(self, channel: Channel) -> None:
+        """A leg the flow is done with (hung up): no more events needed."""
+        if channel.id not in self._flows:
+            self.channels.pop(channel.id, None)
 
     async def handle_other_event(self, event: AriEvent) -> None:
         log.debug("ari event", event_type=event.type)
@@ -73,6 +105,7 @@ class StasisApp:
         """After every (re)connect: events may have been missed, and Asterisk does not replay
         them. Give up on every call from an earlier connection, and finish channels in our app
         that no flow holds (a previous process's calls)."""
+        self.connection = connection
         for channel in list(self.channels.values()):
             if channel.connection < connection:
                 await self._give_up(channel, "app reconnected")
@@ -102,10 +135,19 @@ class StasisApp:
         channel = Channel(self.client, event.data["channel"], connection=event.connection)
         self.channels[channel.id] = channel
         args = event.data.get("args") or []
+        if args == [LEG_ARG]:
+            # A leg whose call this process does not hold (rung by an earlier process).
+            log.warning("hanging up a leg no call holds", channel_id=channel.id)
+            self.channels.pop(channel.id, None)
+            task = asyncio.create_task(self._hang_up(channel.id, "leg without a call"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
         if args != INBOUND_ARGS:
             log.info("channel entered the app without a flow", channel_id=channel.id, args=args)
             return
         log.info("inbound call", channel_id=channel.id, caller=channel.caller_number, exten=channel.dialed_exten)
+        assert self.inbound_flow is not None, "StasisApp.inbound_flow is not set"
         flow = asyncio.create_task(self.inbound_flow(channel, self.recorder), name=f"call-{channel.id}")
         self._flows[channel.id] = flow
         flow.add_done_callback(lambda task: self._flow_done(channel.id, task))

@@ -141,6 +141,24 @@ class AbuseSettings(_Group):
         return value
 
 
+class LineSettings(_Group):
+    """How the call flow treats callers: identification, keys, ringing and voicemail."""
+
+    unidentified: Literal["continue", "refuse"] = Field(
+        "continue", description="A caller no number or customer number identifies: continue as unidentified, or refuse."
+    )
+    customer_number_tries: int = Field(3, ge=1, le=5, description="Tries to key in a customer number.")
+    key_timeout: int = Field(10, ge=3, le=60, description="Seconds to wait for a key (customer number, menu choice).")
+    repeat_window_hours: float = Field(
+        6.0, ge=0, le=72, description="A voicemail not yet called back within this many hours makes the caller a repeat caller (0: never)."
+    )
+    accept_timeout: int = Field(10, ge=3, le=60, description="Seconds an engineer who picked up has to press 1 to accept.")
+    reassurance_interval: int = Field(20, ge=5, le=120, description="Seconds between 'we are connecting you' while ringing.")
+    voicemail_max_seconds: int = Field(300, ge=10, le=1800, description="Longest voicemail.")
+    voicemail_max_silence: int = Field(10, ge=2, le=60, description="Seconds of silence that end a voicemail.")
+    voicemail_min_seconds: int = Field(2, ge=0, le=30, description="A shorter voicemail is asked for again, once.")
+
+
 class Settings(BaseSettings):
     """Everything the line needs to know at start."""
 
@@ -167,6 +185,7 @@ class Settings(BaseSettings):
     office: OfficeSettings = Field(default_factory=OfficeSettings)
     roster: RosterSettings = Field(default_factory=RosterSettings)
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
+    line: LineSettings = Field(default_factory=LineSettings)
 
     @field_validator("support_number")
     @classmethod

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 DTMF_PCAPS = Path("/usr/share/sip-tester")
+_DTMF_CACHE = Path(tempfile.gettempdir()) / "nachtdienst-dtmf-2"  # bump when the rewrite changes
 DTMF_LENGTH = 0.3  # seconds one digit's RTP events take, as recorded in the pcaps
 
 _SDP = """v=0
@@ -36,20 +39,42 @@ a=sendrecv
 """
 
 
-def _dtmf_pcap(digit: str) -> Path:
+def _dtmf_pcap(digit: str, nth: int) -> Path:
+    """The RTP events of `digit` as the `nth` key of a call. Debian's recordings carry fixed
+    RTP sequence numbers and timestamps, and the PBX drops an event whose numbers it has seen
+    or passed (a repeat, or a late packet): each key of a call gets its own, rising ones."""
     name = {"#": "pound", "*": "star"}.get(digit, digit)
-    path = DTMF_PCAPS / f"dtmf_2833_{name}.pcap"
-    if not path.exists():
-        raise ValueError(f"no RTP event recording for digit {digit!r} ({path})")
-    return path
+    source = DTMF_PCAPS / f"dtmf_2833_{name}.pcap"
+    if not source.exists():
+        raise ValueError(f"no RTP event recording for digit {digit!r} ({source})")
+    target = _DTMF_CACHE / f"{name}-{nth}.pcap"
+    if not target.exists():
+        _DTMF_CACHE.mkdir(parents=True, exist_ok=True)
+        data = bytearray(source.read_bytes())
+        offset, first = 24, None  # pcap file header; packets are Ethernet + IPv4 + UDP + RTP
+        while offset < len(data):
+            length = struct.unpack_from("<I", data, offset + 8)[0]
+            rtp = offset + 16 + 42
+            sequence, timestamp = struct.unpack_from(">HI", data, rtp + 2)
+            first = first or (sequence, timestamp)
+            # Every recording starts at its own numbers; a call's keys must only go up.
+            struct.pack_into(">HI", data, rtp + 2, 10000 + 100 * nth + sequence - first[0],
+                             100000 + 16000 * nth + timestamp - first[1])  # fmt: skip
+            offset += 16 + length
+        partial = target.with_suffix(f".{uuid.uuid4().hex}")
+        partial.write_bytes(bytes(data))
+        partial.replace(target)
+    return target
 
 
-def _media_actions(wav: Path | None, dtmf: list[tuple[float, str]], total: float) -> str:
-    """Pauses, audio and digits laid out on the call's time line, `total` seconds long."""
+def _media_actions(wav: Path | None, dtmf: list[tuple[float, str]], total: float, loops: int = 1) -> str:
+    """Pauses, audio and digits laid out on the call's time line, `total` seconds long; the
+    audio is played `loops` times (-1: for as long as the call lasts)."""
     parts = []
     if wav is not None:
-        parts.append(f'<nop><action><exec rtp_stream="{escape(str(wav))},1,0"/></action></nop>')
+        parts.append(f'<nop><action><exec rtp_stream="{escape(str(wav))},{loops},0"/></action></nop>')
     now = 0.0
+    nth = 0
     for at, digits in sorted(dtmf):
         for digit in digits:
             if at > now:
@@ -59,7 +84,8 @@ def _media_actions(wav: Path | None, dtmf: list[tuple[float, str]], total: float
             # heard over and over): the audio stream pauses while a digit is sent.
             if wav is not None:
                 parts.append('<nop><action><exec rtp_stream="pause"/></action></nop>')
-            parts.append(f'<nop><action><exec play_pcap_audio="{_dtmf_pcap(digit)}"/></action></nop>')
+            parts.append(f'<nop><action><exec play_pcap_audio="{_dtmf_pcap(digit, nth)}"/></action></nop>')
+            nth += 1
             parts.append(f'<pause milliseconds="{int(DTMF_LENGTH * 1000)}"/>')
             if wav is not None:
                 parts.append('<nop><action><exec rtp_stream="resume"/></action></nop>')
@@ -76,11 +102,12 @@ def caller_scenario(
     dtmf: list[tuple[float, str]] = (),
     hangup_after: float | None = 5.0,
     wait_for_bye: float | None = None,
+    wav_loops: int = 1,
 ) -> str:
     """A UAC: INVITE, accept whatever final answer comes. When answered: media for
     `hangup_after` seconds and then BYE, or (hangup_after=None) wait up to `wait_for_bye`
     seconds for the PBX to hang up."""
-    media = _media_actions(wav, list(dtmf), hangup_after or 0.0)
+    media = _media_actions(wav, list(dtmf), hangup_after or 0.0, wav_loops)
     if hangup_after is not None:
         ending = f"""
   {media}
@@ -298,9 +325,10 @@ def place_call(
     hangup_after: float | None = 5.0,
     wait_for_bye: float | None = None,
     timeout: float = 90.0,
+    wav_loops: int = 1,
 ) -> SippRun:
     """Start a caller; `.wait()` for its result."""
-    scenario = caller_scenario(wav=wav, dtmf=dtmf, hangup_after=hangup_after, wait_for_bye=wait_for_bye)
+    scenario = caller_scenario(wav=wav, dtmf=dtmf, hangup_after=hangup_after, wait_for_bye=wait_for_bye, wav_loops=wav_loops)
     data = Path(tempfile.mkdtemp(prefix="sipp-fields-")) / "fields.csv"
     data.write_text(f"SEQUENTIAL\n{from_number};\n")
     args = [pbx, "-i", local_ip, "-p", str(local_port or _free_udp_port(local_ip)), "-inf", str(data),
@@ -342,3 +370,120 @@ def _wait_listening(ip: str, port: int, run: SippRun, timeout: float = 5.0) -> N
             raise AssertionError(f"engineer phone exited at once: {run.wait(1).describe()}")
         time.sleep(0.05)
     raise AssertionError(f"engineer phone not listening on {ip}:{port} after {timeout} s")
+
+
+# --- many calls at once (bench/calls.py) ---------------------------------------------------
+
+
+def engineer_phones_scenario(*, answer_after: float = 0.2, digits: list[tuple[float, str]] = (), talk: float = 10.0) -> str:
+    """A UAS for any number of calls: answers every INVITE after `answer_after` s, presses
+    `digits` at seconds after answering and hangs up (BYE) `talk` s after answering."""
+    capture = (
+        '  <recv request="INVITE" crlf="true"><action>\n'
+        '    <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>\n'
+        '    <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>\n'
+        '    <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>\n'
+        "  </action></recv>\n"
+    )
+    bye = """  <send retrans="500"><![CDATA[
+BYE [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From:[$local];tag=[pid]SIPpTag01[call_number]
+To:[$remote]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+"""
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="nachtdienst engineer phones">\n'
+        + capture
+        + _reply("100 Trying")
+        + _reply("180 Ringing", contact=True)
+        + f'  <pause milliseconds="{int(answer_after * 1000)}"/>\n'
+        + _reply("200 OK", contact=True, sdp=True)
+        + '  <recv request="ACK" crlf="true"/>\n'
+        + _media_actions(None, list(digits), talk)
+        + "\n"
+        + bye
+        + "</scenario>\n"
+    )
+
+
+def _start_many(
+    scenario: str, args: list[str], label: str, calls: int, service: str | None = None, files: dict[str, str] | None = None
+) -> SippRun:
+    """Like `_start`, for `calls` calls, with SIPp's statistics (stats.csv) kept as well;
+    `files` are written into its working directory first (args may name them)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"sipp-{label}-"))
+    (workdir / "scenario.xml").write_text(scenario)
+    for name, text in (files or {}).items():
+        (workdir / name).write_text(text)
+    command = [
+        SIPP, *args,
+        "-sf", str(workdir / "scenario.xml"),
+        "-m", str(calls),
+        "-nostdin",
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-trace_stat", "-stf", str(workdir / "stats.csv"), "-fd", "1",
+    ]  # fmt: skip
+    if service:
+        command += ["-s", service]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return SippRun(process=process, workdir=workdir, label=label)
+
+
+def engineer_phones(
+    *,
+    calls: int,
+    port: int,
+    media_port: int,
+    ip: str = "127.0.0.1",
+    answer_after: float = 0.2,
+    digits: list[tuple[float, str]] = (),
+    talk: float = 10.0,
+    timeout: float = 180.0,
+) -> SippRun:
+    """One SIPp on ip:port answering `calls` calls (see engineer_phones_scenario); returns once
+    it listens, and exits after the last call."""
+    scenario = engineer_phones_scenario(answer_after=answer_after, digits=digits, talk=talk)
+    args = ["-i", ip, "-p", str(port), "-mi", ip, "-mp", str(media_port), "-timeout", f"{int(timeout)}s"]
+    run = _start_many(scenario, args, "engineer-phones", calls)
+    _wait_listening(ip, port, run)
+    return run
+
+
+def place_calls(
+    pbx: str,
+    *,
+    from_numbers: list[str],
+    concurrency: int,
+    rate: float,
+    media_port: int,
+    to: str = "0497842611",
+    local_ip: str = "127.0.0.1",
+    dtmf: list[tuple[float, str]] = (),
+    wait_for_bye: float = 60.0,
+    timeout: float = 180.0,
+) -> SippRun:
+    """One SIPp placing a call from each of `from_numbers` (in order) at `rate` calls a second,
+    at most `concurrency` at once; each sends `dtmf` and waits for the PBX to hang up."""
+    scenario = caller_scenario(dtmf=dtmf, hangup_after=None, wait_for_bye=wait_for_bye)
+    fields = "SEQUENTIAL\n" + "".join(f"{number};\n" for number in from_numbers)
+    args = [pbx, "-i", local_ip, "-p", str(_free_udp_port(local_ip)), "-inf", "fields.csv", "-mi", local_ip, "-mp", str(media_port),
+            "-r", str(rate), "-l", str(concurrency), "-timeout", f"{int(timeout)}s"]  # fmt: skip
+    return _start_many(scenario, args, "callers", len(from_numbers), service=to, files={"fields.csv": fields})
+
+
+def sipp_statistics(run: SippRun) -> dict[str, str]:
+    """The last row of a finished `_start_many` run's stats.csv: SIPp's cumulative counters
+    (e.g. "SuccessfulCall(C)", "FailedCall(C)")."""
+    path = run.workdir / "stats.csv"
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()] if path.exists() else []
+    if len(lines) < 2:
+        return {}
+    return dict(zip(lines[0].split(";"), lines[-1].split(";"), strict=False))

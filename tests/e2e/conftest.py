@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,8 +22,11 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
         sip_port=SIP_PORT,
         ari_port=ARI_PORT,
     )
-    # An engineer's phone (a SIPp UAS in the tests) at a static SIP URI.
+    # An engineer's phone (a SIPp UAS in the tests) at a static SIP URI, on duty all week.
     the_line.cli("engineers", "add", "Eva Engineer", "--contact", "sip:eva@127.0.0.1:5080", "--email", "eva@example.org")
+    the_line.cli("roster", "set", "--start", "2026-01-05", "--primary", "Eva Engineer", "--yes")
+    # After hours for the whole session (tests of office hours lift this closure for a moment).
+    the_line.cli("hours", "closure", "add", "--from", "2000-01-01T00:00", "--to", "2100-01-01T00:00", "--reason", "e2e: after hours")
     the_line.cli("pbx", "start", timeout=600)
     log = open(data_dir / "ari-app.log", "w")
     app = subprocess.Popen([str(NACHTDIENST), "service", "ari"], env=the_line.env, stdout=log, stderr=subprocess.STDOUT)
@@ -37,3 +41,14 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
             app.kill()
         log.close()
         the_line.cli("pbx", "stop", check=False)
+
+
+@pytest.fixture(scope="session")
+def spoken_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Dutch sentence from espeak-ng, as the 8 kHz µ-law WAV SIPp streams."""
+    folder = tmp_path_factory.mktemp("audio")
+    raw, telephone = folder / "raw.wav", folder / "message.wav"
+    text = "Goedenavond, onze webwinkel geeft een foutmelding bij het afrekenen. Bel mij terug alstublieft."
+    subprocess.run(["espeak-ng", "-v", "nl", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law", str(telephone)], check=True)
+    return telephone

@@ -28,6 +28,18 @@ def line_environment(data_dir: Path, *, sip_port: int, ari_port: int, rtp_start:
         NACHTDIENST_PBX__RTP_START=str(rtp_start),
         NACHTDIENST_PBX__RTP_END=str(rtp_start + 998),
         NACHTDIENST_LOG_FORMAT="console",
+        # Open around the clock, so a closure (which the tests add and remove) alone decides
+        # whether a call meets the office or the after-hours flow, whatever time the tests run.
+        NACHTDIENST_OFFICE__SCHEDULE="mon-sun 00:00-24:00",
+        NACHTDIENST_OFFICE__PUBLIC_HOLIDAYS="false",
+        # Short waits keep the tests quick; the flow is the same.
+        NACHTDIENST_LINE__KEY_TIMEOUT="4",
+        NACHTDIENST_LINE__ACCEPT_TIMEOUT="5",
+        NACHTDIENST_LINE__REASSURANCE_INTERVAL="8",
+        NACHTDIENST_LINE__VOICEMAIL_MAX_SILENCE="4",
+        NACHTDIENST_ROSTER__STEP_TIMEOUT="8",
+        # The office's phone in the tests (a SIPp UAS on 5082).
+        NACHTDIENST_OFFICE__DESTINATION="sip:office@127.0.0.1:5082",
     )
     return env
 
@@ -48,6 +60,9 @@ class Line:
         if check and result.returncode != 0:
             raise AssertionError(f"nachtdienst {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args).stdout)
 
     def calls(self) -> list[dict[str, Any]]:
         return json.loads(self.cli("calls", "list", "--json").stdout)

@@ -10,7 +10,6 @@ import array
 import asyncio
 import io
 import json
-import subprocess
 import wave
 
 import aiohttp
@@ -21,17 +20,6 @@ from tests import sipp
 pytestmark = pytest.mark.e2e
 
 HARNESS_APP = "nd-listener"
-
-
-@pytest.fixture(scope="module")
-def spoken_wav(tmp_path_factory) -> "Path":  # noqa: F821
-    """A Dutch sentence from espeak-ng, as the 8 kHz µ-law WAV SIPp streams."""
-    folder = tmp_path_factory.mktemp("audio")
-    raw, telephone = folder / "raw.wav", folder / "message.wav"
-    text = "Goedenavond, onze webwinkel geeft een foutmelding bij het afrekenen. Bel mij terug alstublieft."
-    subprocess.run(["espeak-ng", "-v", "nl", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law", str(telephone)], check=True)
-    return telephone
 
 
 def _rms(wav_bytes: bytes) -> float:

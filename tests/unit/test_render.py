@@ -48,7 +48,10 @@ def test_there_is_no_anonymous_endpoint_and_nothing_without_identification(files
     pjsip = _sections(files["pjsip.conf"])
     assert "anonymous" not in pjsip
     endpoints = {name: s for name, group in pjsip.items() for s in group if s.get("type") == ["endpoint"]}
-    assert set(endpoints) == {"trunk", "engineer-7"}
+    assert set(endpoints) == {"trunk", "engineer-phone", "engineer-7"}
+    # The endpoint the app dials any SIP URI through has no address of its own to register or
+    # be identified by, and its context dials nothing.
+    assert "aors" not in endpoints["engineer-phone"] and endpoints["engineer-phone"]["context"] == ["from-engineer"]
     assert pjsip["global"][0]["endpoint_identifier_order"] == ["ip,username"]
 
 
