@@ -17,6 +17,9 @@ from core.settings import LineSettings, Settings
 
 log = structlog.get_logger("ari.flow")
 
+# The app's bridges are named so; after a reconnect, ours that no call holds are removed.
+BRIDGE_PREFIX = "nd-bridge-"
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

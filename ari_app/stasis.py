@@ -14,6 +14,7 @@ import structlog
 from ari_app.channel import Channel, Requester
 from ari_app.client import AriError
 from ari_app.events import AriEvent
+from ari_app.call import BRIDGE_PREFIX
 from ari_app.flow import CallRecorder
 
 log = structlog.get_logger("ari.stasis")
@@ -58,6 +59,8 @@ class StasisApp:
         # The events connection now open (see on_connected): legs belong to it.
         self.connection = 0
         self._background: set[asyncio.Task[None]] = set()
+        # Bridges calls of this process hold (ari_app.steps adds and removes them).
+        self.bridges: set[str] = set()
 
     async def handle_channel_event(self, event: AriEvent) -> None:
         """The client's channel-event handler: events of one channel arrive here in order."""
@@ -116,6 +119,24 @@ class StasisApp:
         for snapshot in candidates:
             if snapshot["id"] not in self.channels:
                 await self._finish_orphan(snapshot, "app reconnected")
+        await self._remove_orphan_bridges()
+
+    async def _remove_orphan_bridges(self) -> None:
+        """Bridges of ours that no call holds (an earlier process's) only take resources."""
+        try:
+            bridges = await self.client.request("GET", "/bridges") or []
+        except AriError as exc:
+            log.error("bridges not listed after reconnect", error=str(exc))
+            return
+        for bridge in bridges:
+            bridge_id = str(bridge.get("id", ""))
+            if bridge_id.startswith(BRIDGE_PREFIX) and bridge_id not in self.bridges:
+                log.warning("removing a bridge no call holds", bridge_id=bridge_id)
+                try:
+                    await self.client.request("DELETE", f"/bridges/{quote(bridge_id, safe='')}")
+                except AriError as exc:
+                    if exc.status != 404:
+                        log.error("bridge not removed", bridge_id=bridge_id, error=str(exc))
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Give up on every call (hang up, finish the record), waiting at most `grace` seconds."""

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ari_app.call import Call
+from ari_app.call import BRIDGE_PREFIX, Call
 from ari_app.channel import CallAborted, CallEnded, Channel, ChannelHungUp
 from ari_app.client import AriError
 from ari_app.desk import NoOneToRing, PendingVoicemail
@@ -308,9 +308,14 @@ async def _talk(call: Call, leg: Channel) -> None:
     """Bridge caller and leg until either hangs up, then hang up the other. If the bridge
     cannot be made (the leg is gone), the caller stays on for what comes next."""
     client = call.app.client
-    bridge_id = f"nd-bridge-{uuid.uuid4().hex}"
+    bridge_id = f"{BRIDGE_PREFIX}{uuid.uuid4().hex}"
     bridged = False
-    await client.request("POST", "/bridges", type="mixing", bridgeId=bridge_id)
+    call.app.bridges.add(bridge_id)
+    try:
+        await client.request("POST", "/bridges", type="mixing", bridgeId=bridge_id)
+    except BaseException:
+        call.app.bridges.discard(bridge_id)
+        raise
     try:
         with contextlib.suppress(AriError):
             await call.channel.stop_ringing()
@@ -324,6 +329,7 @@ async def _talk(call: Call, leg: Channel) -> None:
                 await call.channel.hangup()
         with contextlib.suppress(AriError):
             await client.request("DELETE", f"/bridges/{bridge_id}")
+        call.app.bridges.discard(bridge_id)
 
 
 # --- 7. voicemail --------------------------------------------------------------------------

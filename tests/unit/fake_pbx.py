@@ -380,6 +380,8 @@ class FakePbx:
                     self.channels[channel_id].bridge = None
                 self.deleted_bridges.append(bridge_id)
                 return None
+            case "GET", ["bridges"]:
+                return [{"id": bridge_id, "channels": sorted(members)} for bridge_id, members in self.bridges.items()]
             case "POST", ["recordings", "live", name, "stop"]:
                 recording = next((c for c in self.channels.values() if c.recording == name), None)
                 if recording is None:

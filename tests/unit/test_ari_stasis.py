@@ -248,3 +248,13 @@ async def test_stop_does_not_wait_longer_than_its_grace_for_a_stuck_flow(pbx, ca
 
     assert asyncio.get_running_loop().time() - started < 0.5
     assert app.channels == {}
+
+
+async def test_on_reconnect_bridges_of_ours_that_no_call_holds_are_removed(app, pbx):
+    pbx.bridges.update({"nd-bridge-left-behind": set(), "nd-bridge-in-a-call": set(), "someone-elses": set()})
+    app.bridges.add("nd-bridge-in-a-call")
+
+    await app.on_connected(2)
+
+    assert pbx.deleted_bridges == ["nd-bridge-left-behind"]
+    assert set(pbx.bridges) == {"nd-bridge-in-a-call", "someone-elses"}
