@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import wave
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
+from core.db import open_database
+from core.incident_store import open_incident
+from core.models import Customer
+from core.settings import Settings
 from tests import sipp
 
 pytestmark = pytest.mark.e2e
@@ -209,3 +213,46 @@ def test_a_caller_who_hangs_up_while_recording_keeps_the_partial_message(line, s
     assert call["voicemail"]["partial"] is True and call["voicemail"]["duration_seconds"] > 1
     assert "caller hung up while recording" in call["outcome_detail"]
     assert (line.data_dir / call["voicemail"]["path"]).stat().st_size > 8000
+
+
+def test_a_customer_blocked_for_abuse_hears_why_and_nobody_is_rung(line):
+    line.cli("customers", "add", "Webshop Zonder Geduld", "--number", "1005", "--phone", "0612340007")
+    # Three incidents triaged as not critical in the last year: blocked (standard thresholds).
+    sessions = open_database(Settings(data_dir=line.data_dir))
+    with sessions() as session:
+        customer = session.query(Customer).filter_by(customer_number="1005").one()
+        ids = []
+        for hours_ago in (72, 48, 24):
+            incident = open_incident(session, customer, None, "site slow", datetime.now().astimezone() - timedelta(hours=hours_ago))
+            session.flush()
+            ids.append(incident.id)
+        session.commit()
+    for incident_id in ids:
+        line.cli("incidents", "triage", str(incident_id), "--not-critical", "--reason", "not an outage", "--by", "Eva Engineer")
+    assert [c["status"] for c in line.json("customers", "list", "--json") if c["customer_number"] == "1005"] == ["blocked"]
+
+    caller = sipp.place_call(line.pbx_address, from_number="0612340007", hangup_after=None, wait_for_bye=40).wait(60)
+    assert caller.received_bye
+    call = line.wait_for_call(lambda c: c["from_number"] == "0612340007" and c["ended_at"])
+    assert (call["outcome"], call["outcome_detail"]) == ("blocked", "blocked")
+    assert call["dial_attempts"] == [] and "greeting" not in steps_of(call)
+
+
+def test_every_contact_of_a_step_rings_at_once_and_the_first_to_accept_wins(line):
+    line.cli("engineers", "edit", "Eva Engineer", "--contact", "sip:eva@127.0.0.1:5080", "--contact", "sip:eva-mobile@127.0.0.1:5081")
+    try:
+        desk_phone = sipp.engineer_phone("silent", answer_after=0.3, stay=40)
+        mobile = sipp.engineer_phone("answer", port=5081, answer_after=1.0, digits=[(1.0, "1")], stay=40)
+        caller = sipp.place_call(line.pbx_address, from_number="0612340004", dtmf=[(2.0, "1")], hangup_after=20).wait(60)
+        desk_phone.wait(30)
+        mobile.wait(30)
+    finally:
+        line.cli("engineers", "edit", "Eva Engineer", "--contact", "sip:eva@127.0.0.1:5080")
+    assert caller.final_response == 200, caller.describe()
+    call = line.wait_for_call(lambda c: c["from_number"] == "0612340004" and c["ended_at"] and len(c["dial_attempts"]) == 2)
+    results = {a["contact"]: a for a in call["dial_attempts"]}
+    assert results["sip:eva-mobile@127.0.0.1:5081"]["result"] == "accepted", call["dial_attempts"]
+    assert results["sip:eva@127.0.0.1:5080"]["result"] in ("answered_elsewhere", "not_accepted")
+    assert results["sip:eva@127.0.0.1:5080"]["step_position"] == results["sip:eva-mobile@127.0.0.1:5081"]["step_position"] == 1
+    assert desk_phone.received_bye, "the other leg is hung up"
+    assert call["outcome"] == "answered"
