@@ -27,6 +27,7 @@ from core.calls import (
     start_call,
     start_dial_attempt,
 )
+from core.db import begin_write
 from core.models import DialAttempt
 
 log = structlog.get_logger("ari.call_log")
@@ -58,6 +59,7 @@ class CallLogRecord:
         self._call_log = call_log
         self._pending: list[_Change] = [start]
         self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
         # Dial legs by key (the leg's channel id) -> their DialAttempt id, once written.
         self._dial_ids: dict[str, int] = {}
 
@@ -67,8 +69,7 @@ class CallLogRecord:
 
     async def step(self, step: str, detail: str | None = None) -> None:
         self.last_step = step
-        self._pending.append(_Change("step", self._call_log.clock(), {"step": step, "detail": detail}))
-        await self.flush()
+        await self._change("step", {"step": step, "detail": detail})
 
     async def set_customer(self, customer_id: int) -> None:
         """The customer the flow identified (by number, or by the customer number keyed in)."""
@@ -89,8 +90,20 @@ class CallLogRecord:
         await self._change("dial_finish", {"key": key, "result": result, "answered_at": answered_at, "accepted_at": accepted_at})
 
     async def _change(self, kind: str, values: dict[str, Any]) -> None:
+        # Noted with its time and written in the background: the caller never waits for the
+        # database (ringing the engineer starts while "ringing" is being written).
         self._pending.append(_Change(kind, self._call_log.clock(), values))
-        await self.flush()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name=f"call-record-{self.channel_id}")
+
+    async def _drain(self) -> None:
+        while self._pending and await self.flush():
+            pass
+
+    async def settled(self) -> None:
+        """Wait until the background write of the changes so far has been tried."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def finish(self, outcome: str, *, detail: str | None = None, abandoned_step: str | None = None) -> None:
         if self.finished:
@@ -98,6 +111,7 @@ class CallLogRecord:
         self.finished = True
         values = {"outcome": outcome, "detail": detail, "abandoned_step": abandoned_step}
         self._pending.append(_Change("finish", self._call_log.clock(), values))
+        await self.settled()
         await self.flush()
         if self._pending:
             self._call_log.retry_later(self)
@@ -170,6 +184,7 @@ class CallLog:
         DialAttempt id); returns them with the legs written now."""
         dial_ids = dict(dial_ids or {})
         with self.sessions() as session:
+            begin_write(session)  # calls write at once: each must wait its turn, not fail
             call = None
             for change in changes:
                 if change.kind == "start":
@@ -211,6 +226,7 @@ class CallLog:
 
     def _finish_orphan(self, channel_id: str, from_number: str | None, to_number: str, detail: str, at: datetime) -> None:
         with self.sessions() as session:
+            begin_write(session)
             call = find_call_by_channel(session, channel_id)
             if call is None:
                 call = start_call(session, channel_id=channel_id, from_number=from_number, to_number=to_number, at=at)

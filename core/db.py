@@ -152,3 +152,13 @@ def open_database(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(settings)
     migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def begin_write(session: Session) -> None:
+    """Begin the session's transaction as a writer. On SQLite that takes the write lock before
+    the first read (BEGIN IMMEDIATE, waiting up to the busy timeout): a deferred transaction
+    that reads and then writes is refused at once in WAL mode when another writer came between
+    ("database is locked"), whatever the timeout. PostgreSQL needs nothing here. Only
+    effective as the transaction's first statement; later it changes nothing."""
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={SQLITE_BEGIN: "immediate"})

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.abuse import SYSTEM_ACTOR, AbuseThresholds, STANDARD_THRESHOLDS
 from core.abuse_store import StatusChange, reassess_customer, store_audit
-from core.db import SQLITE_BEGIN
+
 from core.incidents import (
     FINAL_STATUSES,
     AuditRecord,
@@ -67,15 +67,6 @@ class BadWork(ValueError):
 
 class BadAdjustment(ValueError):
     """A billing adjustment outside 0 < pct <= 100, or with more than two decimals."""
-
-
-def begin_write(session: Session) -> None:
-    """Begin the session's transaction as a writer. On SQLite that takes the write lock before
-    the first read (BEGIN IMMEDIATE, waiting up to the busy timeout), so a read-then-write
-    cannot lose its write to a concurrent one; PostgreSQL gets row locks from `load_incident`.
-    Only effective as the transaction's first statement; later it changes nothing."""
-    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={SQLITE_BEGIN: "immediate"})
 
 
 def check_moment(incident: Incident, at: datetime, now: datetime | None) -> None:

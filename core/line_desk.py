@@ -41,7 +41,8 @@ from core.abuse_store import (
     thresholds_from,
 )
 from core.calls import find_call_by_channel, record_step
-from core.incident_store import begin_write, open_incident
+from core.db import begin_write
+from core.incident_store import open_incident
 from core.incidents import FINAL_STATUSES, check_aware
 from core.models import (
     Call,

@@ -17,7 +17,7 @@ from pathlib import Path
 from core.secrets import ari_password
 from core.settings import Settings
 from pbx.ari_probe import AriUnreachable, ari_get
-from pbx.installation import Installation, PbxError, find_installation, mount_proc, unmount_proc
+from pbx.installation import Installation, PbxError, find_installation, mount_proc, unmount_proc, write_hosts
 from pbx.prompts import PromptError, render_prompts
 from pbx.render import AsteriskDirs, EngineerContact, render, write_config
 
@@ -142,6 +142,7 @@ def start(
     _check_port_free(socket.AF_INET, socket.SOCK_DGRAM, settings.pbx.sip_bind, settings.pbx.sip_port, "SIP port")
     _check_port_free(socket.AF_INET, socket.SOCK_STREAM, settings.pbx.ari_bind, settings.pbx.ari_port, "ARI port")
     if installation.root:
+        write_hosts(installation.root)
         mount_proc(installation.root)
 
     config = dirs.etc / "asterisk.conf"

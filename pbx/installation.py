@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -161,6 +162,22 @@ def _mounted(path: Path) -> bool:
     target = str(path.resolve())
     with open("/proc/self/mounts") as mounts:
         return any(line.split()[1] == target for line in mounts)
+
+
+def write_hosts(root: Path) -> None:
+    """Give the root the host's /etc/hosts, with this machine's name in it. Without one,
+    Asterisk asks DNS for its own name (and then for A.ROOT-SERVERS.NET) while setting up
+    calls, and a resolver that stalls stalls SIP with it."""
+    try:
+        hosts = Path("/etc/hosts").read_text()
+    except OSError:
+        hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    name = socket.gethostname()
+    if not any(name in line.split()[1:] for line in hosts.splitlines() if line.strip() and not line.startswith("#")):
+        hosts = hosts.rstrip("\n") + f"\n127.0.1.1\t{name}\n"
+    target = root / "etc" / "hosts"
+    if not target.exists() or target.read_text() != hosts:
+        target.write_text(hosts)
 
 
 def mount_proc(root: Path) -> None:

@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from core import abuse_store, incident_store
+from core.db import begin_write
 from core.abuse import ACTIVE, BLOCKED, NothingToLift, customer_status
 from core.incidents import ReasonRequired
 from core.models import Customer
@@ -110,7 +111,7 @@ def abuse_lift(
         # End the read before asking: the question must not hold the database while it waits.
         session.rollback()
         confirm(f"Lift customer {customer_number} ({customer.name}), now {what}, back to active?", yes)
-        incident_store.begin_write(session)
+        begin_write(session)
         customer = session.scalar(select(Customer).where(Customer.customer_number == customer_number).with_for_update())
         if customer is None:
             fail(f"customer {customer_number!r} was removed meanwhile; nothing changed")

@@ -44,6 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import incident_store as store
+from core.db import begin_write
 from core.abuse_store import StatusChange, thresholds_from
 from core.incidents import IncidentStatus, InvalidTransition, SlaClock
 from core.models import Customer, Engineer, Incident
@@ -88,7 +89,7 @@ def writing(at: str | None = None) -> Iterator[Session]:
     """A session whose transaction is begun as a writer, with the rules' refusals turned into one
     line each (`at`: what `--at` said, to name it); the caller commits, a failure changes nothing."""
     with database() as session:
-        store.begin_write(session)
+        begin_write(session)
         try:
             yield session
         except InvalidTransition as exc:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import line_desk
 from core.calls import start_call
 from core.db import open_database
-from core.incident_store import begin_write, transition_incident, triage
+from core.db import begin_write
+from core.incident_store import transition_incident, triage
 from core.line_desk import CallNotRecorded
 from core.models import (
     STANDARD_SLA_NAME,

@@ -18,7 +18,7 @@ def _sections(text: str) -> dict[str, list[dict[str, list[str]]]]:
     current: dict[str, list[str]] | None = None
     for raw in text.splitlines():
         line = raw.split(";", 1)[0].strip()
-        if not line:
+        if not line or line.startswith("#"):  # blank, or a directive such as #tryinclude
             continue
         header = re.fullmatch(r"\[([^\]]+)\]", line)
         if header:
@@ -73,6 +73,14 @@ def test_trunk_context_routes_only_the_support_number_to_the_app(files):
     support = " ".join(extensions["support-line"][0].get("same", []) + extensions["support-line"][0]["exten"])
     assert "Stasis(nachtdienst,inbound)" in support
     assert "Dial(" not in files["extensions.conf"]
+
+
+def test_a_local_dialplan_file_may_add_to_ours_but_reaches_nothing_by_default(files):
+    lines = [line.strip() for line in files["extensions.conf"].splitlines() if line.strip() and not line.startswith(";")]
+    # The sysadmin's own file (absent unless written) comes last, after every context of ours,
+    # and is the only thing included: no context of ours includes another.
+    assert lines[-1] == "#tryinclude extensions_local.conf"
+    assert [line for line in lines if line.startswith("#") or line.startswith("include")] == [lines[-1]]
 
 
 def test_transport_ari_and_directories_follow_the_settings(files):
