@@ -96,9 +96,24 @@ def test_the_same_customer_calling_again_hears_the_message_arrived(line):
     assert call["dial_attempts"] == []
 
 
+def test_a_repeat_caller_pressing_1_adds_to_the_message(line, spoken_wav):
+    # 1 during "your message of HH:MM arrived"; the addition is recorded and ended with #.
+    caller = sipp.place_call(
+        line.pbx_address, from_number="0612340001", wav=spoken_wav, wav_loops=-1,
+        dtmf=[(3.0, "1"), (16.0, "#")], hangup_after=None, wait_for_bye=30, timeout=60,
+    ).wait(70)  # fmt: skip
+    assert caller.received_bye
+    call = line.wait_for_call(lambda c: c["from_number"] == "0612340001" and c["ended_at"] and c["voicemail"])
+    assert call["outcome"] == "voicemail" and "repeat_caller" in steps_of(call), steps_of(call)
+    assert call["dial_attempts"] == []
+    # The addition joins the first message's incident: one incident, two messages.
+    [incident] = [i for i in line.json("incidents", "list", "--json") if i["customer"] and i["customer"]["customer_number"] == "1001"]
+    assert incident["voicemails"] == 2
+
+
 def test_an_unknown_number_keys_in_the_customer_number(line):
-    # Asked at once; 1001# at 1 s; then the greeting, where nobody presses: twice no key is
-    # critical — the caller hangs up while the line rings.
+    # Asked at once; 1001# at 1 s; the customer is known from then on (and hears, as a repeat
+    # caller, that their message arrived).
     caller = sipp.place_call(line.pbx_address, from_number="0201111111", dtmf=[(1.0, "1001#")], hangup_after=12).wait(40)
     assert caller.final_response == 200, caller.describe()
     call = line.wait_for_call(lambda c: c["from_number"] == "0201111111" and c["ended_at"])
