@@ -57,6 +57,8 @@ CALL_OUTCOMES = (
 INCIDENT_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "rejected_not_critical")
 VOICEMAIL_SOURCES = ("ari", "voicemail_app")
 JOB_STATUSES = ("queued", "running", "done", "failed")
+NOTIFICATION_CHANNELS = ("email", "webhook")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -510,6 +512,38 @@ class OfficeClosure(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+
+class Notification(Base):
+    """A message to an engineer (or the team's webhook), kept until it is delivered: an outbox
+    that survives restarts, so a failed send is retried and never lost silently."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))  # voicemail_received, voicemail_card, line_fallback, …
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(500))  # an e-mail address or a webhook URL
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+    voicemail_id: Mapped[int | None] = mapped_column(ForeignKey("voicemails.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the webhook's JSON
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)  # paths relative to the data directory
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utc_now)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        _choice("channel", NOTIFICATION_CHANNELS),
+        _choice("status", NOTIFICATION_STATUSES),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
 
 
 class AuditEntry(Base):

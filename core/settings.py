@@ -159,6 +159,34 @@ class LineSettings(_Group):
     voicemail_min_seconds: int = Field(2, ge=0, le=30, description="A shorter voicemail is asked for again, once.")
 
 
+class NotifySettings(_Group):
+    """How engineers hear of voicemails: e-mail over SMTP and webhooks (Slack/Mattermost)."""
+
+    smtp_host: str | None = Field(None, description="SMTP server for notification mails; unset: no mail is sent.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (implicit, port 465) or none (a local relay only)."
+    )
+    smtp_user: str | None = Field(None, description="SMTP user name; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    mail_from: str = Field("nachtdienst@localhost", description="Sender of notification mails.")
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="URLs that get each notification as JSON (Slack/Mattermost-compatible `text`)."
+    )
+    max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a notification is marked failed.")
+    unacknowledged_call_minutes: int = Field(
+        10, ge=1, le=240, description="An incident not acknowledged this long makes the PBX call the engineer on duty."
+    )
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _are_urls(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value.startswith(("http://", "https://")):
+                raise ValueError(f"{value!r} is not an http(s) URL")
+        return values
+
+
 class Settings(BaseSettings):
     """Everything the line needs to know at start."""
 
@@ -186,6 +214,7 @@ class Settings(BaseSettings):
     roster: RosterSettings = Field(default_factory=RosterSettings)
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
     line: LineSettings = Field(default_factory=LineSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @field_validator("support_number")
     @classmethod
@@ -333,6 +362,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
     if settings.pbx.ari_password is not None:
         data["pbx"]["ari_password"] = "********"
+    if settings.notify.smtp_password is not None:
+        data["notify"]["smtp_password"] = "********"
     if settings.database_url and "@" in settings.database_url:
         from sqlalchemy.engine import make_url
 

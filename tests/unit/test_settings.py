@@ -124,3 +124,15 @@ def test_secrets_are_masked(monkeypatch):
     shown = repr(masked(load_settings()))
     assert "hunter2" not in shown and "s3cret" not in shown
     assert "db.example" in shown
+
+
+def test_smtp_password_is_masked(monkeypatch):
+    monkeypatch.setenv("NACHTDIENST_NOTIFY__SMTP_PASSWORD", "hunter2")
+    shown = masked(load_settings())
+    assert shown["notify"]["smtp_password"] == "********" and "hunter2" not in str(shown)
+
+
+def test_a_webhook_that_is_no_url_is_named(monkeypatch):
+    monkeypatch.setenv("NACHTDIENST_NOTIFY__WEBHOOK_URLS", '["hooks.example.org/x"]')
+    with pytest.raises(SettingsError, match="notify.webhook_urls"):
+        load_settings()
