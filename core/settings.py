@@ -187,6 +187,22 @@ class NotifySettings(_Group):
         return values
 
 
+class TranscriptionSettings(_Group):
+    """The local Whisper model and how the worker uses it."""
+
+    model: str = Field(
+        "base", description="base or small (assembled from the PyPI packages at install), or the path of any CTranslate2 Whisper model directory."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cpu (int8), cuda (float16), or auto: cuda when present.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads per worker.")
+    language: str = Field("nl", pattern=r"^[a-z]{2}$", description="Expected language; English is detected too.")
+    time_budget: float = Field(
+        1.0, gt=0, le=10, description="Most processing time per job, as a multiple of the audio's length (bad audio must not make the worker slow)."
+    )
+    max_attempts: int = Field(3, ge=1, le=20, description="Attempts per job before it is marked failed.")
+    lease_seconds: int = Field(600, ge=30, le=7200, description="How long a worker holds a job before another may take it over.")
+
+
 class Settings(BaseSettings):
     """Everything the line needs to know at start."""
 
@@ -215,6 +231,7 @@ class Settings(BaseSettings):
     abuse: AbuseSettings = Field(default_factory=AbuseSettings)
     line: LineSettings = Field(default_factory=LineSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 
     @field_validator("support_number")
     @classmethod
