@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -53,6 +54,7 @@ from core.models import (
     TranscriptionJob,
     Voicemail,
 )
+from core.notify.outbox import queue_voicemail_received
 from core.office_hours import OfficeStatus
 from core.office_hours import office_status as office_status_at
 from core.office_store import office_calendar
@@ -67,6 +69,7 @@ NON_URGENT_OUTCOME = "non_urgent_message"
 SPOOL_PREFIX = "pending-"
 # How far ahead escalation_plan_until looks for the next change of whom a call rings.
 PLAN_HORIZON = timedelta(days=7)
+log = structlog.get_logger("line_desk")
 _FORMAT = re.compile(r"[a-z0-9]{1,10}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -314,6 +317,8 @@ def store_spooled_voicemail(
     session.add(TranscriptionJob(voicemail=voicemail, status="queued", next_attempt_at=recorded_at))
     record_step(session, call, voicemail_step(kind), recorded_at, relative)
     session.flush()
+    if kind != "non_urgent":
+        _queue_notification(session, settings, voicemail, recorded_at)
     final = data_dir / relative
     os.replace(spool, final)
     _sync_directory(final.parent)
@@ -325,6 +330,16 @@ def store_spooled_voicemail(
         session.rollback()
         raise
     return _stored(voicemail)
+
+
+def _queue_notification(session: Session, settings: Settings, voicemail: Voicemail, at: datetime) -> None:
+    # The engineers hear of the voicemail from rows committed with it; should queueing fail,
+    # only its savepoint is undone: a recording is never lost for want of a notification.
+    try:
+        with session.begin_nested():
+            queue_voicemail_received(session, settings, voicemail, at)
+    except Exception:
+        log.exception("voicemail stored, but its notification could not be queued", voicemail_id=voicemail.id)
 
 
 def _stored(voicemail: Voicemail) -> StoredVoicemail:

@@ -27,8 +27,13 @@ def _wait_for(predicate, timeout: float, what: str, log: Path):
     raise AssertionError(f"{what} within {timeout} s; supervisor log:\n{log.read_text()[-3000:]}")
 
 
-def _service_pid(log: Path, after: int = 0) -> int | None:
-    pids = [int(p) for p in re.findall(r"service started.*?pid[=\"': ]+(\d+)", log.read_text())]
+def _service_pid(log: Path, after: int = 0, service: str = "ari") -> int | None:
+    """The pid of the `after`-th start of `service` the supervisor logged."""
+    pids = []
+    for entry in log.read_text().splitlines():
+        pid = re.search(r"pid[=\"': ]+(\d+)", entry)
+        if "service started" in entry and pid and re.search(rf"service[=\"': ]+{service}\b", entry):
+            pids.append(int(pid.group(1)))
     return pids[after] if len(pids) > after else None
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,13 +28,14 @@ from core.models import (
     Engineer,
     EngineerContact,
     Incident,
+    Notification,
     OfficeClosure,
     Sla,
     TranscriptionJob,
     Voicemail,
 )
 from core.roster_store import NoFallback, save_rotation
-from core.settings import RosterSettings, Settings
+from core.settings import NotifySettings, RosterSettings, Settings
 
 NIGHT = datetime(2026, 2, 3, 1, 0, tzinfo=UTC)  # Tuesday 02:00 in Amsterdam: the office is closed
 NOON = datetime(2026, 2, 3, 11, 0, tzinfo=UTC)  # Tuesday 12:00 in Amsterdam: open
@@ -404,3 +406,58 @@ def test_a_commit_that_fails_puts_the_recording_back_in_its_spool_for_the_retry(
         stored = line_desk.store_spooled_voicemail(session, settings, spool, call_channel_id="chan-1", recorded_at=NIGHT,
                                                    duration_seconds=None, partial=False, kind="critical")  # fmt: skip
     assert stored.path == f"recordings/2026/02/03/call-{call.id}-1.wav" and not spool.exists()
+
+
+# --- the engineers hear of it ---------------------------------------------------------------
+
+
+def with_mail(settings: Settings) -> Settings:
+    return settings.model_copy(update={"notify": NotifySettings(smtp_host="127.0.0.1", webhook_urls=["http://127.0.0.1:9/hook"])})
+
+
+def engineers_on_duty(session: Session) -> None:
+    anna = Engineer(name="Anna", email="anna@gsd.example", contacts=[EngineerContact(kind="sip", address="sip:anna@10.0.0.5")])
+    bram = Engineer(name="Bram", email="bram@gsd.example", contacts=[EngineerContact(kind="phone", address="+31687654321")])
+    session.add_all([anna, bram])
+    session.flush()
+    save_rotation(session, date(2026, 2, 2), [anna], [bram])
+    session.commit()
+
+
+def test_a_stored_critical_voicemail_commits_with_its_notifications(sessions, settings):
+    settings = with_mail(settings)
+    with sessions() as session:
+        engineers_on_duty(session)
+        a_call(session, "chan-1")
+        stored = store(session, settings, "chan-1")
+        a_call(session, "chan-2", at=NIGHT + MINUTE)
+        store(session, settings, "chan-2", at=NIGHT + MINUTE, kind="non_urgent")  # wakes nobody
+    with sessions() as session:
+        rows = session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [(n.kind, n.channel, n.recipient, n.status) for n in rows] == [
+        ("voicemail_received", "email", "anna@gsd.example", "pending"),
+        ("voicemail_received", "email", "bram@gsd.example", "pending"),
+        ("voicemail_received", "webhook", "http://127.0.0.1:9/hook", "pending"),
+    ]
+    assert {(n.voicemail_id, n.incident_id, n.next_attempt_at) for n in rows} == {(stored.voicemail_id, stored.incident_id, NIGHT)}
+    assert rows[0].subject == "Voicemail van ACME (1001) / +31612345678, wordt uitgeschreven"
+
+
+def test_a_notification_that_cannot_be_queued_does_not_cost_the_voicemail(sessions, settings, monkeypatch):
+    def broken(session, *args):
+        session.add(Notification(kind="voicemail_received", channel="email", recipient="x", subject="", body="",
+                                 status="no such status"))  # fmt: skip
+        session.flush()  # refused by the database: the savepoint is rolled back, nothing else
+
+    monkeypatch.setattr(line_desk, "queue_voicemail_received", broken)
+    with sessions() as session:
+        engineers_on_duty(session)
+        a_call(session, "chan-1")
+        with structlog.testing.capture_logs() as logs:
+            stored = store(session, with_mail(settings), "chan-1")
+    assert [(e["event"], e["log_level"]) for e in logs] == [("voicemail stored, but its notification could not be queued", "error")]
+    with sessions() as session:
+        assert session.get(Voicemail, stored.voicemail_id).incident_id == stored.incident_id
+        assert session.scalar(select(func.count()).select_from(TranscriptionJob)) == 1
+        assert session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert (settings.resolved_data_dir / stored.path).read_bytes() == b"RIFF-audio"
