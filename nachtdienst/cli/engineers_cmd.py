@@ -138,9 +138,12 @@ def engineers_edit(
         engineer.name = new_name if new_name is not None else engineer.name
         engineer.email = (email or None) if email is not None else engineer.email
         if contacts:
-            engineer.contacts.clear()
-            session.flush()  # the old rows go before new ones may reuse an address
-            engineer.contacts.extend(EngineerContact(kind=k, address=a, position=i) for i, (k, a) in enumerate(contacts, 1))
+            # A contact that stays keeps its row, so its endpoint (engineer-<id>) and the
+            # dial attempts that name it stay the same; only what changed is added or removed.
+            kept = {row.address: row for row in engineer.contacts}
+            engineer.contacts = [kept.pop(a, None) or EngineerContact(kind=k, address=a) for k, a in contacts]
+            for position, row in enumerate(engineer.contacts, 1):
+                row.position = position
         if active is not None:
             engineer.active = active
         duties = _duties(session, engineer) if active is False else []

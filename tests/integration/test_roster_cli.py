@@ -9,7 +9,10 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
+from core.db import open_database
+from core.models import EngineerContact
 from tests.integration.conftest import json_of
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -610,6 +613,18 @@ def test_edit_renames_changes_email_and_replaces_contacts(nachtdienst):
     ]
     ok(nachtdienst("engineers", "edit", "Anna de Vries", "--email", ""))
     assert engineer(nachtdienst, "Anna de Vries")["email"] is None
+
+
+def test_a_contact_that_stays_keeps_its_endpoint_when_the_list_is_edited(nachtdienst, settings):
+    def contact_ids() -> dict[str, int]:
+        with open_database(settings)() as session:
+            return {c.address: c.id for c in session.scalars(select(EngineerContact))}
+
+    ok(nachtdienst("engineers", "add", "Eva", "--contact", "sip:eva@192.0.2.30"))
+    before = contact_ids()["sip:eva@192.0.2.30"]
+    ok(nachtdienst("engineers", "edit", "Eva", "--contact", "0612345679", "--contact", "sip:eva@192.0.2.30"))
+    assert contact_ids()["sip:eva@192.0.2.30"] == before  # so PJSIP/engineer-<id> stays the same
+    assert [c["address"] for c in engineer(nachtdienst, "Eva")["contacts"]] == ["+31612345679", "sip:eva@192.0.2.30"]
 
 
 def test_edit_toggles_active_and_the_roster_follows(nachtdienst):
