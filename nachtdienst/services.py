@@ -11,6 +11,7 @@ from core.settings import Settings
 SERVICES: dict[str, str] = {
     "ari": "ari_app.service",
     "notify": "core.notify.service",
+    "transcribe": "transcription.service",
 }
 
 

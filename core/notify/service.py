@@ -13,13 +13,13 @@ import signal
 import socket
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import open_database
+from core.heartbeat import beat, heartbeat_file
 from core.logging import configure_logging
 from core.notify.dispatcher import deliver_due
 from core.settings import Settings
@@ -29,20 +29,6 @@ log = structlog.get_logger("notify.service")
 POLL_INTERVAL_S = 1.0
 BATCH = 20
 DATABASE_RETRY_MAX_S = 30.0
-
-
-def heartbeat_file(settings: Settings) -> Path:
-    """Touched after every pass that reached the database: the container's healthcheck looks
-    at its age (a service stuck or cut off from the database goes unhealthy)."""
-    return settings.resolved_data_dir / "run" / "notify.alive"
-
-
-def _beat(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-    except OSError as exc:
-        log.warning("heartbeat not written", path=str(path), error=str(exc))
 
 
 def run(settings: Settings) -> None:
@@ -61,7 +47,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, poll_inter
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     log.info("notify service starting", worker=worker_id, smtp=settings.notify.smtp_host,
              webhooks=len(settings.notify.webhook_urls))  # fmt: skip
-    heartbeat = heartbeat_file(settings)
+    heartbeat = heartbeat_file(settings, "notify")
     failures = 0
     try:
         while not stop.is_set():
@@ -74,7 +60,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, poll_inter
                 stop.wait(wait)
                 continue
             failures = 0
-            _beat(heartbeat)
+            beat(heartbeat)
             if report.claimed < BATCH:  # a full batch: more may be due at once
                 stop.wait(poll_interval)
     finally:

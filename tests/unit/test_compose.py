@@ -26,9 +26,9 @@ from core.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 # Every long-running part of the line; each needs its own container.
-EXPECTED_SERVICES = {"postgres", "asterisk", "ari-app", "notify"}
+EXPECTED_SERVICES = {"postgres", "asterisk", "ari-app", "notify", "transcribe"}
 # What the images must run; the extractor below must find at least these.
-EXPECTED_COMMANDS = {("pbx", "render"), ("pbx", "status"), ("service", "ari"), ("service", "notify")}
+EXPECTED_COMMANDS = {("pbx", "render"), ("pbx", "status"), ("service", "ari"), ("service", "notify"), ("service", "transcribe")}
 
 
 # --- reading the files -------------------------------------------------------------------
