@@ -43,6 +43,7 @@ from core.abuse_store import (
 )
 from core.calls import find_call_by_channel, record_step
 from core.db import begin_write
+from core.durable import fsync_directory
 from core.incident_store import open_incident
 from core.incidents import FINAL_STATUSES, check_aware
 from core.models import (
@@ -321,7 +322,7 @@ def store_spooled_voicemail(
         _queue_notification(session, settings, voicemail, recorded_at)
     final = data_dir / relative
     os.replace(spool, final)
-    _sync_directory(final.parent)
+    fsync_directory(final.parent)
     try:
         session.commit()
     except BaseException:
@@ -393,13 +394,4 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    # The rename is only durable once the directory entry is on disk too.
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_directory(path.parent)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from core.durable import fsync_directory
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def _assemble(sources: list[SourceFile], expected: dict[str, str], target: Path)
         stamp = {"model": target.name, "sources": expected, "files": files}
         _write_synced(building / STAMP, json.dumps(stamp, indent=2, sort_keys=True).encode())
         os.chmod(building, 0o755)
-        _fsync_path(building)
+        fsync_directory(building)
         _replace_directory(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -221,7 +222,7 @@ def _replace_directory(building: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(building, target)
-    _fsync_path(target.parent)
+    fsync_directory(target.parent)
 
 
 def _stamp_matches(target: Path, expected: dict[str, str], *, verify: bool) -> bool:
@@ -258,12 +259,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(out.fileno())
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextmanager
