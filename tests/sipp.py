@@ -363,8 +363,9 @@ def _free_udp_port(ip: str) -> int:
 def _wait_listening(ip: str, port: int, run: SippRun, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["ss", "-lun", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if f"{ip}:{port}" in out:
+        out = subprocess.run(["ss", "-lunp", f"sport = :{port}"], capture_output=True, text=True).stdout
+        # Ours listening, not some leftover process holding the port (ours then exits).
+        if f"{ip}:{port}" in out and f"pid={run.process.pid}," in out:
             return
         if run.process.poll() is not None:
             raise AssertionError(f"engineer phone exited at once: {run.wait(1).describe()}")
