@@ -7,7 +7,6 @@ from datetime import datetime
 
 LANGUAGES = ("nl", "en")
 DIRECTORY_VARIABLE = "NACHTDIENST_PROMPTS"
-BEEP = "sound:beep"
 
 
 class Prompts:

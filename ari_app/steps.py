@@ -14,11 +14,12 @@ from datetime import timedelta
 from ari_app.call import BRIDGE_PREFIX, Call
 from ari_app.channel import CallAborted, CallEnded, Channel, ChannelHungUp
 from ari_app.client import AriError
-from ari_app.desk import NoOneToRing, PendingVoicemail
+from ari_app.desk import CustomerLookup, Lookup, NoOneToRing, PendingVoicemail
 from ari_app.keys import ask, collect_digits
 from ari_app.ringing import Leg, Ringing, dial_string
 from ari_app.voicemail import Message, RecordingLimits, discard_stored, record_message
 from core.entitlement import Entitlement, keyed_customer_number, refusal_for
+from core.line_desk import CallerCustomer
 from core.phone import InvalidPhoneNumber, normalise
 from core.roster import Contact, ContactToRing
 
@@ -99,7 +100,7 @@ async def identify_caller(call: Call):
         found = await call.desk.find_customer_by_phone(call.caller_e164, call.now())
         if _is_customer(found):
             return await _identified(call, found, "by caller number")
-        if found is not None:  # the database could not say
+        if found is Lookup.unavailable:
             call.identity_unavailable = True
             await call.step("unidentified", "database unavailable")
             return None
@@ -117,7 +118,7 @@ async def identify_caller(call: Call):
             if _is_customer(found):
                 return await _identified(call, found, "by customer number")
             await call.step("customer_number_unknown", f"try {attempt}: {keyed}")
-            if found is not None:  # the database could not say: asking again will not help
+            if found is Lookup.unavailable:  # asking again will not help
                 call.identity_unavailable = True
                 break
             prompt = ["customer_number_unknown", "enter_customer_number"]
@@ -127,8 +128,8 @@ async def identify_caller(call: Call):
     return None
 
 
-def _is_customer(found) -> bool:
-    return found is not None and hasattr(found, "customer_number")
+def _is_customer(found: CustomerLookup) -> bool:
+    return isinstance(found, CallerCustomer)
 
 
 async def _identified(call: Call, customer, how: str):
