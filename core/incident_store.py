@@ -456,7 +456,7 @@ def _voicemail_as_dict(voicemail: Voicemail) -> dict[str, Any]:
         "transcript": (
             {
                 "text": transcript.text, "language": transcript.language, "no_speech": transcript.no_speech,
-                "low_confidence": transcript.low_confidence, "problem": transcript.problem,
+                "low_confidence": transcript.low_confidence, "partial": transcript.partial, "problem": transcript.problem,
                 "pages": list(transcript.pages or []), "urgency": transcript.urgency,
                 "callback_number": transcript.callback_number,
             }

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -44,7 +45,17 @@ CONTACT_KINDS = ("sip", "phone")
 ROLES = ("primary", "secondary")
 SHIFT_SOURCES = ("rotation", "override")
 CALL_PATHS = ("ari", "agi", "static")
+# inbound: a customer called the line; outbound: the line called an engineer about an incident
+# (and perhaps bridged the customer in: the call-back).
+CALL_DIRECTIONS = ("inbound", "outbound")
 CALL_OUTCOMES = (
+    # outbound calls
+    "called_back",  # the engineer pressed 2 and talked to the customer
+    "heard",  # the engineer heard the voicemail, no call-back
+    "not_reached",  # no engineer answered
+    "customer_not_reached",  # the engineer pressed 2; the customer did not answer
+    "no_choice",  # the engineer answered and chose nothing
+    # inbound calls
     "answered",
     "voicemail",
     "non_urgent_message",
@@ -59,6 +70,7 @@ VOICEMAIL_SOURCES = ("ari", "voicemail_app")
 JOB_STATUSES = ("queued", "running", "done", "failed")
 NOTIFICATION_CHANNELS = ("email", "webhook")
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+REMINDER_STATUSES = ("pending", "calling", "done", "cancelled", "failed")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -317,6 +329,9 @@ class Call(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     language: Mapped[str | None] = mapped_column(String(5))
     path: Mapped[str] = mapped_column(String(10), default="ari")
+    direction: Mapped[str] = mapped_column(String(10), default="inbound", server_default="inbound")
+    # An outbound call's incident (billing sums its accepted legs: the call-back's talk time).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", use_alter=True), index=True)
     outcome: Mapped[str | None] = mapped_column(String(30))
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     abandoned_step: Mapped[str | None] = mapped_column(String(50))
@@ -332,6 +347,7 @@ class Call(Base):
 
     __table_args__ = (
         _choice("path", CALL_PATHS),
+        _choice("direction", CALL_DIRECTIONS),
         _choice("outcome", CALL_OUTCOMES),
     )
 
@@ -394,7 +410,7 @@ class Incident(Base):
     billing_adjustment_reason: Mapped[str | None] = mapped_column(Text)
 
     customer: Mapped[Customer | None] = relationship()
-    call: Mapped[Call | None] = relationship()
+    call: Mapped[Call | None] = relationship(foreign_keys=[call_id])
     voicemails: Mapped[list[Voicemail]] = relationship(back_populates="incident", order_by="Voicemail.recorded_at")
     work_logs: Mapped[list[WorkLog]] = relationship(back_populates="incident", order_by="WorkLog.started_at")
 
@@ -421,6 +437,9 @@ class Voicemail(Base):
     source: Mapped[str] = mapped_column(String(20), default="ari")
     partial: Mapped[bool] = mapped_column(Boolean, default=False)
     called_back_at: Mapped[datetime | None]
+    # Asterisk's own copy (a stored recording's name), kept while the incident is new so the
+    # reminder call can play it to the engineer: Asterisk cannot read our data directory.
+    pbx_recording: Mapped[str | None] = mapped_column(String(200))
 
     call: Mapped[Call | None] = relationship(back_populates="voicemails")
     incident: Mapped[Incident | None] = relationship(back_populates="voicemails")
@@ -446,6 +465,8 @@ class Transcript(Base):
     segments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     no_speech: Mapped[bool] = mapped_column(Boolean, default=False)
     low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The time budget ended decoding before the end of the audio.
+    partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     model: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     problem: Mapped[str | None] = mapped_column(Text)
@@ -543,6 +564,34 @@ class Notification(Base):
         _choice("status", NOTIFICATION_STATUSES),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+
+
+class ReminderCall(Base):
+    """The PBX calling the engineer on duty about an incident nobody acknowledged (PRODUCT.md
+    §1 step 8): due `notify.unacknowledged_call_minutes` after the voicemail, leased by one ARI
+    app at a time, tried again while the incident stays new."""
+
+    __tablename__ = "reminder_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), unique=True)
+    voicemail_id: Mapped[int | None] = mapped_column(ForeignKey("voicemails.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))  # the latest call
+    result: Mapped[str | None] = mapped_column(String(30))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        _choice("status", REMINDER_STATUSES),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_reminder_calls_due", "status", "due_at"),
     )
 
 

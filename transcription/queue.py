@@ -179,6 +179,7 @@ def complete_job(
         segments=transcription.segments_json(),
         no_speech=transcription.no_speech,
         low_confidence=transcription.low_confidence,
+        partial=transcription.partial,
         model=model,
         created_at=now,
         problem=_field(card, "problem"),

@@ -84,6 +84,7 @@ class Card:
     transcript: str = ""
     no_speech: bool = False
     low_confidence: bool = False
+    partial: bool = False  # the time budget stopped the model before the end of the audio
     transcribed: bool = True
     failure: str | None = None
 
@@ -91,8 +92,8 @@ class Card:
         return {
             "problem": self.problem, "pages": list(self.pages), "urgency": self.urgency,
             "callback_number": self.callback_number, "language": self.language, "transcript": self.transcript,
-            "no_speech": self.no_speech, "low_confidence": self.low_confidence, "transcribed": self.transcribed,
-            "failure": self.failure,
+            "no_speech": self.no_speech, "low_confidence": self.low_confidence, "partial": self.partial,
+            "transcribed": self.transcribed, "failure": self.failure,
         }  # fmt: skip
 
 
@@ -251,6 +252,9 @@ def _transcript(card: Card) -> tuple[str, str]:
     if card.no_speech or not card.transcript.strip():
         return ("Geen spraak herkend; luister de opname / no speech recognised, listen to the recording:",
                 "(geen tekst / no text)")  # fmt: skip
+    if card.partial:
+        return ("Uitgeschreven tekst, ONVOLLEDIG: alleen het begin is uitgeschreven (tijdslimiet), luister de opname / "
+                "partial transcript (time limit reached), listen to the recording:", card.transcript.strip())  # fmt: skip
     if card.low_confidence:
         return ("Uitgeschreven tekst, ONZEKER: het model kon dit slecht verstaan, luister de opname / "
                 "low-confidence transcript, listen to the recording:", card.transcript.strip())  # fmt: skip

@@ -158,6 +158,7 @@ def card_of(transcript: Transcript | None, failure: str | None = None) -> Card:
         problem=transcript.problem, pages=tuple(str(page) for page in transcript.pages or ()), urgency=transcript.urgency,
         callback_number=transcript.callback_number, language=transcript.language, transcript=transcript.text or "",
         no_speech=bool(transcript.no_speech), low_confidence=bool(transcript.low_confidence),
+        partial=bool(transcript.partial),
     )  # fmt: skip
 
 

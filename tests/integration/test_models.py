@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -276,3 +277,33 @@ def test_data_directory_is_created_for_sqlite(tmp_path):
     data_dir = tmp_path / "deep" / "data"
     open_database(Settings(data_dir=data_dir))
     assert (Path(data_dir) / "nachtdienst.db").exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("outcome", "lost"), ("direction", "sideways"), ("path", "pigeon")])
+def test_a_calls_choices_hold_after_the_table_was_rebuilt_by_a_migration(sessions, field, value):
+    # 0004 rebuilds `calls` on SQLite (batch mode); its CHECK constraints must come along.
+    with sessions() as session:
+        call = Call(channel_id=f"c-{field}", started_at=datetime.now(UTC), to_number="0201234567")
+        session.add(call)
+        session.commit()
+        call.outcome = "called_back"
+        call.direction = "outbound"
+        session.commit()
+        setattr(call, field, value)
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_the_newest_migration_goes_down_and_up_again(settings, sessions):
+    engine = make_engine(settings)
+    script = ScriptDirectory.from_config(alembic_config())
+    previous = script.get_revision(HEAD_REVISION).down_revision
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), previous)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == previous
+    migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    engine.dispose()

@@ -101,6 +101,20 @@ def fail(sessions, settings, job_id: int, worker: str = "w1", now: datetime = T0
         return queue.fail_attempt(session, settings, job_id, worker=worker, error="RuntimeError: boom", now=now, **kwargs)
 
 
+def test_a_transcript_the_time_budget_cut_short_is_stored_and_mailed_as_partial(sessions, qsettings: Settings) -> None:
+    from dataclasses import replace
+
+    voicemail = add_voicemail(sessions, qsettings, "a")
+    job = claim(sessions, qsettings)
+    with sessions() as session:
+        cut = replace(a_transcription(), low_confidence=True, partial=True)
+        queue.complete_job(session, qsettings, job.job_id, transcription=cut, card=None, model="base", now=T0)
+    with sessions() as session:
+        assert session.scalar(select(Transcript.partial).where(Transcript.voicemail_id == voicemail)) is True
+    [card] = cards_for(sessions, voicemail)
+    assert "ONVOLLEDIG" in card.body and card.payload["card"]["partial"] is True
+
+
 # --- claiming --------------------------------------------------------------------------------
 
 

@@ -153,6 +153,7 @@ def test_empty_fields_are_shown_empty_never_guessed():
         (Card(no_speech=True), "Geen spraak herkend; luister de opname"),
         (Card(transcript="   "), "Geen spraak herkend; luister de opname"),
         (Card(transcript="kapot iets", low_confidence=True), "Uitgeschreven tekst, ONZEKER"),
+        (Card(transcript="de kassa", low_confidence=True, partial=True), "Uitgeschreven tekst, ONVOLLEDIG"),
         (Card(transcribed=False, failure="time budget exceeded"), "Uitschrijven mislukt (time budget exceeded)"),
     ],
 )
