@@ -35,6 +35,8 @@ class LineConfig:
     support_number: str
     office_destination: str | None
     trunk_available: bool
+    # The reminder call plays Asterisk's copy of a voicemail (Asterisk cannot read ours).
+    keep_pbx_recordings: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LineConfig:
@@ -45,6 +47,7 @@ class LineConfig:
             support_number=settings.support_number,
             office_destination=settings.office.destination,
             trunk_available=settings.pbx.trunk_contact is not None,
+            keep_pbx_recordings=settings.notify.unacknowledged_call_minutes > 0,
         )
 
 

@@ -95,7 +95,7 @@ class Desk(Protocol):
     async def store_voicemail(
         self, *, call_channel_id: str, audio: bytes, audio_format: str, recorded_at: datetime,
         duration_seconds: Decimal | None, partial: bool, kind: VoicemailKind, add_to_voicemail_id: int | None = None,
-        customer_id: int | None = None,
+        customer_id: int | None = None, pbx_recording: str | None = None,
     ) -> SavedVoicemail: ...  # fmt: skip
 
 
@@ -116,6 +116,7 @@ class _PendingVoicemail:
     kind: VoicemailKind
     add_to_voicemail_id: int | None
     customer_id: int | None
+    pbx_recording: str | None
     audio: bytes | None  # until it is on disk
     spool: Path | None = None
     stored: StoredVoicemail | None = None
@@ -127,7 +128,8 @@ class _PendingVoicemail:
                 "bytes_in_memory_only": len(self.audio) if self.spool is None and self.audio is not None else None,
                 "recorded_at": self.recorded_at.isoformat(), "kind": self.kind, "partial": self.partial,
                 "duration_seconds": str(self.duration_seconds) if self.duration_seconds is not None else None,
-                "add_to_voicemail_id": self.add_to_voicemail_id, "customer_id": self.customer_id}  # fmt: skip
+                "add_to_voicemail_id": self.add_to_voicemail_id, "customer_id": self.customer_id,
+                "pbx_recording": self.pbx_recording}  # fmt: skip
 
 
 class DatabaseDesk:
@@ -199,14 +201,14 @@ class DatabaseDesk:
     async def store_voicemail(
         self, *, call_channel_id: str, audio: bytes, audio_format: str, recorded_at: datetime,
         duration_seconds: Decimal | None, partial: bool, kind: VoicemailKind, add_to_voicemail_id: int | None = None,
-        customer_id: int | None = None,
+        customer_id: int | None = None, pbx_recording: str | None = None,
     ) -> SavedVoicemail:  # fmt: skip
         """The audio to its file first, then the rows; rows the database does not take now are
         retried in the background. Raises ValueError only for a kind or format the flow got wrong."""
         if kind not in line_desk.VOICEMAIL_KINDS or not line_desk.valid_audio_format(audio_format):
             raise ValueError(f"voicemail kind {kind!r} / audio format {audio_format!r} not accepted")
         item = _PendingVoicemail(call_channel_id, audio_format, recorded_at, duration_seconds, partial, kind,
-                                 add_to_voicemail_id, customer_id, audio)  # fmt: skip
+                                 add_to_voicemail_id, customer_id, pbx_recording, audio)  # fmt: skip
         if not await self._write(item):
             self._retry_later(item)
         return self._saved(item)
@@ -296,6 +298,7 @@ class DatabaseDesk:
                 line_desk.store_spooled_voicemail, self.settings, item.spool, call_channel_id=item.channel_id,
                 recorded_at=item.recorded_at, duration_seconds=item.duration_seconds, partial=item.partial,
                 kind=item.kind, add_to_voicemail_id=item.add_to_voicemail_id, customer_id=item.customer_id,
+                pbx_recording=item.pbx_recording,
             )  # fmt: skip
             try:
                 item.stored = await asyncio.wait_for(asyncio.shield(item.attempt), self.timeout)

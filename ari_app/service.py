@@ -12,12 +12,14 @@ import signal
 
 import structlog
 
-from ari_app.call import LineConfig
+from ari_app.call import LineConfig, utc_now
 from ari_app.call_log import CallLog
 from ari_app.client import AriClient, AriError
 from ari_app.desk import DatabaseDesk
 from ari_app.flow import Line, handle_inbound_call
 from ari_app.prompts import DIRECTORY_VARIABLE, Prompts
+from ari_app.reminder_call import ReminderLine
+from ari_app.reminder_loop import ReminderLoop
 from ari_app.stasis import StasisApp
 from core.db import open_database
 from core.logging import configure_logging
@@ -48,6 +50,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     app = StasisApp(client, settings.pbx.ari_app, call_log)
     line = Line(desk=desk, prompts=Prompts(""), app=app, config=LineConfig.from_settings(settings))
     app.inbound_flow = functools.partial(handle_inbound_call, line=line)
+    # The reminder calls share the line's prompts (their directory is read at connect).
+    reminder_loop = ReminderLoop(settings, sessions, ReminderLine(app, line.prompts, line.config, utc_now), clock=utc_now)
 
     async def on_connected(connection: int) -> None:
         await _read_prompts_directory(client, line)
@@ -59,10 +63,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     log.info("ari app starting", ari=settings.ari_url, app=settings.pbx.ari_app)
     client.start()
+    reminders = asyncio.create_task(reminder_loop.run(stop), name="reminder-loop")
     try:
         await stop.wait()
         log.info("ari app stopping", calls=len(app.channels))
     finally:
+        stop.set()
+        await reminder_loop.stop()
+        await asyncio.gather(reminders, return_exceptions=True)
         await app.stop()
         await desk.close()
         await call_log.close()

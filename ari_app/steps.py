@@ -365,6 +365,7 @@ async def take_message(call: Call, *, kind: str = "critical", add_to_voicemail_i
 
 
 async def _store(call: Call, message: Message, kind: str, recorded_at, add_to_voicemail_id: int | None) -> None:
+    keep_pbx_copy = call.config.keep_pbx_recordings and kind != "non_urgent"
     stored = await call.desk.store_voicemail(
         call_channel_id=call.channel.id,
         audio=message.audio,
@@ -375,14 +376,16 @@ async def _store(call: Call, message: Message, kind: str, recorded_at, add_to_vo
         kind=kind,
         add_to_voicemail_id=add_to_voicemail_id,
         customer_id=call.customer.id if call.customer else None,
+        pbx_recording=message.name if keep_pbx_copy else None,
     )
     if isinstance(stored, PendingVoicemail):
         where = f"{stored.file or 'memory only'} (database rows pending)"
     else:
         where = stored.path
     await call.step("voicemail_stored", f"{message.duration_seconds} s, {where}")
-    if not isinstance(stored, PendingVoicemail) or stored.file is not None:
-        # Ours is on disk: Asterisk's copy would only fill its spool.
+    if not keep_pbx_copy and (not isinstance(stored, PendingVoicemail) or stored.file is not None):
+        # Ours is on disk: Asterisk's copy would only fill its spool. (A kept copy is removed
+        # by the reminder loop once its incident is acknowledged: ari_app/reminder_loop.py.)
         await discard_stored(call.app.client, message)
 
 

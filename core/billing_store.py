@@ -22,7 +22,8 @@ Reads only; the rules themselves are core.billing. Decisions a caller may rely o
   named: it is still going on, or its writer died, and a bill that guesses is worse than none.
 - **Calls of an incident** are `linked_calls()`: the call that opened it and the calls whose
   voicemail was filed under it (a repeat caller adding to a message). Call-backs, when they get
-  a link to their incident, become one more member of that union and are summed the same way.
+  a link to their incident (`Call.incident_id`), are one more member of that union and are
+  summed the same way.
   A call linked to two incidents would be billed twice and is refused.
 - **Work**: every logged work minute. **Adjustment**: `billing_adjustment_pct` (100 waives)
   with its reason; a percentage without a reason is refused. `fault_ours` alone changes nothing:
@@ -61,7 +62,10 @@ def linked_calls() -> Select:
     via_voicemail = select(Voicemail.incident_id, Voicemail.call_id).where(
         Voicemail.incident_id.is_not(None), Voicemail.call_id.is_not(None)
     )
-    return union(opened, via_voicemail)
+    # Outbound calls about an incident (the reminder call's call-back): only their accepted
+    # leg, the customer's, bills; the engineer's menu time does not.
+    outbound = select(Call.incident_id, Call.id).where(Call.incident_id.is_not(None))
+    return union(opened, via_voicemail, outbound)
 
 
 def incident_lines(session: Session, month: str | BillingMonth, customer_number: str | None = None) -> list[IncidentLine]:

@@ -172,6 +172,8 @@ def call_as_dict(call: Call) -> dict[str, Any]:
             {"id": customer.id, "name": customer.name, "customer_number": customer.customer_number} if customer else None
         ),
         "path": call.path,
+        "direction": call.direction,
+        "incident_id": call.incident_id,
         "outcome": call.outcome,
         "outcome_detail": call.outcome_detail,
         "abandoned_step": call.abandoned_step,

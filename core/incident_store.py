@@ -440,6 +440,12 @@ def incident_detail(
         {"at": _iso(entry.at), "actor": entry.actor, "action": entry.action, "detail": entry.detail or {}}
         for entry in trail
     ]
+    reminder = incident.reminder_call
+    data["reminder_call"] = (
+        {"status": reminder.status, "due_at": _iso(reminder.due_at), "attempts": reminder.attempts,
+         "result": reminder.result, "last_error": reminder.last_error, "call_id": reminder.call_id}
+        if reminder is not None else None
+    )  # fmt: skip
     return data
 
 

@@ -60,6 +60,7 @@ from core.office_hours import OfficeStatus
 from core.office_hours import office_status as office_status_at
 from core.office_store import office_calendar
 from core.phone import InvalidPhoneNumber, normalise
+from core.reminders import schedule_reminder
 from core.roster_store import escalation_plan as roster_escalation_plan
 from core.roster_store import fallback_contacts, load_policy, load_roster
 from core.settings import Settings
@@ -252,7 +253,7 @@ class CallNotRecorded(LookupError):
 def store_voicemail(
     session: Session, settings: Settings, *, call_channel_id: str, audio: bytes, audio_format: str, recorded_at: datetime,
     duration_seconds: Decimal | None, partial: bool, kind: VoicemailKind, add_to_voicemail_id: int | None = None,
-    customer_id: int | None = None,
+    customer_id: int | None = None, pbx_recording: str | None = None,
 ) -> StoredVoicemail:  # fmt: skip
     """Write the recording to its file (atomically), then its rows; commits. See
     `store_spooled_voicemail`; raises CallNotRecorded (the audio is kept) when the call's record
@@ -260,7 +261,8 @@ def store_voicemail(
     spool = spool_audio(settings, call_channel_id=call_channel_id, audio=audio, audio_format=audio_format, recorded_at=recorded_at)
     return store_spooled_voicemail(session, settings, spool, call_channel_id=call_channel_id, recorded_at=recorded_at,
                                    duration_seconds=duration_seconds, partial=partial, kind=kind,
-                                   add_to_voicemail_id=add_to_voicemail_id, customer_id=customer_id)  # fmt: skip
+                                   add_to_voicemail_id=add_to_voicemail_id, customer_id=customer_id,
+                                   pbx_recording=pbx_recording)  # fmt: skip
 
 
 def spool_audio(settings: Settings, *, call_channel_id: str, audio: bytes, audio_format: str, recorded_at: datetime) -> Path:
@@ -280,14 +282,16 @@ def spool_audio(settings: Settings, *, call_channel_id: str, audio: bytes, audio
 def store_spooled_voicemail(
     session: Session, settings: Settings, spool: Path, *, call_channel_id: str, recorded_at: datetime,
     duration_seconds: Decimal | None, partial: bool, kind: VoicemailKind, add_to_voicemail_id: int | None = None,
-    customer_id: int | None = None,
+    customer_id: int | None = None, pbx_recording: str | None = None,
 ) -> StoredVoicemail:  # fmt: skip
     """Move the spooled recording to `recordings/YYYY/MM/DD/call-<call id>-<n>.<format>` (the
     local date) and write its Voicemail row (source "ari"), a queued TranscriptionJob, the
     step `voicemail_<kind>` on the call, and for a critical message the call's incident (one per
     call). An addition joins the incident of `add_to_voicemail_id`; one whose message has none
     (or is gone) opens the call's own, so it is heard. Non-urgent: no incident. `customer_id`
-    (the flow's identification) is the incident's customer when the call has none yet. Commits.
+    (the flow's identification) is the incident's customer when the call has none yet.
+    `pbx_recording`: Asterisk's copy, kept for the reminder call (not for non-urgent messages).
+    A message that opens an incident schedules its reminder call (core.reminders). Commits.
 
     Raises CallNotRecorded when the call's record is not written yet. Safe to retry: a
     voicemail of this call recorded at `recorded_at` already stored is returned as it is."""
@@ -313,13 +317,14 @@ def store_spooled_voicemail(
             incident = open_incident(session, customer, call, None, recorded_at)
     voicemail = Voicemail(call=call, incident=incident, recorded_at=recorded_at, duration_seconds=duration_seconds,
                           path=relative, sha256=digest, size_bytes=size, audio_format=spool.suffix[1:], source="ari",
-                          partial=partial)  # fmt: skip
+                          partial=partial, pbx_recording=pbx_recording if kind != "non_urgent" else None)  # fmt: skip
     session.add(voicemail)
     session.add(TranscriptionJob(voicemail=voicemail, status="queued", next_attempt_at=recorded_at))
     record_step(session, call, voicemail_step(kind), recorded_at, relative)
     session.flush()
     if kind != "non_urgent":
         _queue_notification(session, settings, voicemail, recorded_at)
+        _schedule_reminder(session, settings, voicemail, recorded_at)
     final = data_dir / relative
     os.replace(spool, final)
     fsync_directory(final.parent)
@@ -341,6 +346,15 @@ def _queue_notification(session: Session, settings: Settings, voicemail: Voicema
             queue_voicemail_received(session, settings, voicemail, at)
     except Exception:
         log.exception("voicemail stored, but its notification could not be queued", voicemail_id=voicemail.id)
+
+
+def _schedule_reminder(session: Session, settings: Settings, voicemail: Voicemail, at: datetime) -> None:
+    # Like the notification: a reminder that cannot be scheduled never costs the recording.
+    try:
+        with session.begin_nested():
+            schedule_reminder(session, settings, voicemail, at)
+    except Exception:
+        log.exception("voicemail stored, but its reminder call could not be scheduled", voicemail_id=voicemail.id)
 
 
 def _stored(voicemail: Voicemail) -> StoredVoicemail:

@@ -413,6 +413,7 @@ class Incident(Base):
     call: Mapped[Call | None] = relationship(foreign_keys=[call_id])
     voicemails: Mapped[list[Voicemail]] = relationship(back_populates="incident", order_by="Voicemail.recorded_at")
     work_logs: Mapped[list[WorkLog]] = relationship(back_populates="incident", order_by="WorkLog.started_at")
+    reminder_call: Mapped[ReminderCall | None] = relationship(viewonly=True)
 
     __table_args__ = (
         _choice("status", INCIDENT_STATUSES),

@@ -175,8 +175,13 @@ class NotifySettings(_Group):
     )
     max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a notification is marked failed.")
     unacknowledged_call_minutes: int = Field(
-        10, ge=1, le=240, description="An incident not acknowledged this long makes the PBX call the engineer on duty."
-    )
+        10, ge=0, le=240,
+        description="An incident not acknowledged this long makes the PBX call the engineer on duty (0: never).",
+    )  # fmt: skip
+    unacknowledged_call_attempts: int = Field(
+        3, ge=1, le=20,
+        description="Calls to the engineer about one unacknowledged incident when nobody answers or chooses (one every unacknowledged_call_minutes).",
+    )  # fmt: skip
 
     @field_validator("webhook_urls")
     @classmethod

@@ -201,12 +201,43 @@ def _reply(status: str, *, to_tag: bool = True, contact: bool = False, cseq: str
     return f"  <send{retrans}><![CDATA[\nSIP/2.0 {status}\n" + "\n".join(headers) + "]]></send>\n"
 
 
-def engineer_scenario(behaviour: str, *, answer_after: float = 1.0, digits: list[tuple[float, str]] = (), stay: float = 120.0) -> str:
+# A UAS that hangs up itself: the INVITE's From and To (without the tag we add), and the
+# PBX's Contact to send the BYE to.
+_REMEMBER_DIALOG = """    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="their_party"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="our_party"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="their_contact"/>
+    </action>
+"""
+_UAS_BYE = """  <send retrans="500"><![CDATA[
+BYE [$their_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$our_party];tag=[pid]SIPpTag01[call_number]
+To: [$their_party]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+"""
+
+
+def engineer_scenario(
+    behaviour: str, *, answer_after: float = 1.0, digits: list[tuple[float, str]] = (), stay: float = 120.0,
+    hangup_after: float | None = None,
+) -> str:  # fmt: skip
     """A UAS for one call. behaviour: `answer` (after `answer_after` s, then press `digits`
     at seconds after answering), `silent` (answer, press nothing), `never` (ring until the
-    PBX cancels), `busy` (486 at once)."""
+    PBX cancels), `busy` (486 at once). Answered, it waits for the PBX's BYE, or with
+    `hangup_after` hangs up itself that many seconds after answering (unless the PBX's BYE
+    comes first)."""
     head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="nachtdienst engineer phone">\n'
-    head += '  <recv request="INVITE" crlf="true"/>\n' + _reply("100 Trying")
+    if hangup_after is None:
+        head += '  <recv request="INVITE" crlf="true"/>\n' + _reply("100 Trying")
+    else:  # SIPp refuses variables it does not use: only a phone that hangs up keeps them
+        head += '  <recv request="INVITE" crlf="true">\n' + _REMEMBER_DIALOG + "  </recv>\n" + _reply("100 Trying")
     if behaviour == "busy":
         body = _reply("486 Busy Here") + '  <recv request="ACK"/>\n'
     elif behaviour == "never":
@@ -225,9 +256,18 @@ def engineer_scenario(behaviour: str, *, answer_after: float = 1.0, digits: list
             + _reply("200 OK", contact=True, sdp=True)
             + '  <recv request="ACK" crlf="true"/>\n'
             + _media_actions(None, presses, 0.0)
-            + f'\n  <recv request="BYE" timeout="{int(stay * 1000)}"/>\n'
-            + _reply("200 OK", to_tag=False)
         )
+        if hangup_after is None:
+            body += f'\n  <recv request="BYE" timeout="{int(stay * 1000)}"/>\n' + _reply("200 OK", to_tag=False)
+        else:
+            pressed_until = max((at for at, _ in presses), default=0.0)
+            # The PBX may hang up first: its BYE is answered; otherwise ours goes at the time.
+            body += (
+                f'\n  <recv request="BYE" timeout="{int(max(0.0, hangup_after - pressed_until) * 1000)}"'
+                ' ontimeout="hang_up" next="answer_bye"/>\n'
+                '  <label id="hang_up"/>\n' + _UAS_BYE + '  <nop next="done"/>\n'
+                '  <label id="answer_bye"/>\n' + _reply("200 OK", to_tag=False) + '  <label id="done"/>\n'
+            )
     else:
         raise ValueError(f"unknown engineer phone behaviour {behaviour!r}")
     return head + body + "</scenario>\n"
@@ -344,9 +384,10 @@ def engineer_phone(
     answer_after: float = 1.0,
     digits: list[tuple[float, str]] = (),
     stay: float = 120.0,
+    hangup_after: float | None = None,
 ) -> SippRun:
     """Start an engineer's phone listening on ip:port for one call; returns once it listens."""
-    scenario = engineer_scenario(behaviour, answer_after=answer_after, digits=digits, stay=stay)
+    scenario = engineer_scenario(behaviour, answer_after=answer_after, digits=digits, stay=stay, hangup_after=hangup_after)
     run = _start(scenario, ["-i", ip, "-p", str(port), "-mi", ip, "-timeout", f"{int(stay + 30)}s"], f"engineer-{behaviour}")
     _wait_listening(ip, port, run)
     return run

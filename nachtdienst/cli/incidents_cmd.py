@@ -48,6 +48,7 @@ from core.db import begin_write
 from core.abuse_store import StatusChange, thresholds_from
 from core.incidents import IncidentStatus, InvalidTransition, SlaClock
 from core.models import Customer, Engineer, Incident
+from core.reminders import CannotRemind, remind_now
 from nachtdienst.cli import app
 from nachtdienst.cli.common import database, fail, parse_moment, print_json, settings
 
@@ -266,6 +267,23 @@ def incidents_ack(
         store.transition_incident(session, incident, IncidentStatus.ACKNOWLEDGED, by=engineer, at=moment, now=current)
         session.commit()
     typer.echo(f"incident {incident_id} acknowledged by {engineer.name} at {local(moment)}")
+
+
+@incidents_app.command("remind")
+def incidents_remind(incident_id: int = typer.Argument(..., help="The incident's id.")) -> None:
+    """Have the PBX call the engineer on duty about a new incident now ("new critical voicemail
+    from …; 1 = hear it, 2 = call the customer back"), as it does by itself once the incident
+    has gone unacknowledged for notify.unacknowledged_call_minutes. The ARI app makes the call
+    within seconds."""
+    current = now()
+    with writing() as session:
+        incident = incident_numbered(session, incident_id)
+        try:
+            remind_now(session, incident, at=current)
+        except CannotRemind as exc:
+            fail(str(exc))
+        session.commit()
+    typer.echo(f"incident {incident_id}: the engineer on duty will be called now (the ARI app must be running)")
 
 
 @incidents_app.command("triage")

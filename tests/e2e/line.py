@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 NACHTDIENST = REPO / ".venv" / "bin" / "nachtdienst"
 # The Debian root is built once and shared with `scripts/run.sh` (same default place).
 ROOT_CACHE = REPO / "data" / "asterisk-root"
+CUSTOMER_PHONE_PORT = 5084
+SMTP_PORT = 12525
 
 
 def line_environment(data_dir: Path, *, sip_port: int, ari_port: int, rtp_start: int) -> dict[str, str]:
@@ -40,6 +42,16 @@ def line_environment(data_dir: Path, *, sip_port: int, ari_port: int, rtp_start:
         NACHTDIENST_ROSTER__STEP_TIMEOUT="8",
         # The office's phone in the tests (a SIPp UAS on 5082).
         NACHTDIENST_OFFICE__DESTINATION="sip:office@127.0.0.1:5082",
+        # The trunk the line dials customers through (a SIPp UAS on 5084 plays the customer).
+        NACHTDIENST_PBX__TRUNK_CONTACT=f"sip:127.0.0.1:{CUSTOMER_PHONE_PORT}",
+        # Mail goes to the test's SMTP server (tests/e2e/test_voicemail_card.py starts it and the
+        # services that deliver it); queued from every voicemail of the session.
+        NACHTDIENST_NOTIFY__SMTP_HOST="127.0.0.1",
+        NACHTDIENST_NOTIFY__SMTP_PORT=str(SMTP_PORT),
+        NACHTDIENST_NOTIFY__SMTP_SECURITY="none",
+        # No reminder call rings on its own during the session; the tests ask for theirs with
+        # `incidents remind`.
+        NACHTDIENST_NOTIFY__UNACKNOWLEDGED_CALL_MINUTES="240",
     )
     return env
 

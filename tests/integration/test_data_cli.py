@@ -200,6 +200,8 @@ def test_calls_list_json_is_every_call_newest_first_as_recorded(nachtdienst, cal
         "to_number": "0497842611",
         "customer": {"id": answered["customer"]["id"], "name": "ACME", "customer_number": "1001"},
         "path": "ari",
+        "direction": "inbound",
+        "incident_id": None,
         "outcome": "answered",
         "outcome_detail": None,
         "abandoned_step": None,

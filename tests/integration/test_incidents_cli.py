@@ -402,3 +402,22 @@ def test_at_may_not_be_in_the_future_nor_before_the_incident_nor_its_last_step(n
     assert result.exit_code == 1
     assert "acknowledged → resolved is not allowed" in result.stderr and "is before its latest transition" in result.stderr
     assert show(nachtdienst, incident)["status"] == "acknowledged"
+
+
+# --- remind ---------------------------------------------------------------------------------
+
+
+def test_remind_makes_the_pbx_call_the_engineer_about_a_new_incident_now(nachtdienst, settings, clock):
+    set_up_desk(nachtdienst)
+    [incident_id] = open_incidents(settings, "1001", NIGHT)
+    assert show(nachtdienst, incident_id)["reminder_call"] is None
+
+    result = nachtdienst("incidents", "remind", str(incident_id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"incident {incident_id}: the engineer on duty will be called now (the ARI app must be running)\n"
+    assert show(nachtdienst, incident_id)["reminder_call"] == {
+        "status": "pending", "due_at": iso(clock.now), "attempts": 0, "result": None, "last_error": None, "call_id": None}
+
+    assert nachtdienst("incidents", "ack", str(incident_id), "--by", "Eva").exit_code == 0
+    refused(nachtdienst("incidents", "remind", str(incident_id)), f"incident {incident_id} is acknowledged: only a new incident is called about")
+    refused(nachtdienst("incidents", "remind", "999"), "no incident with id 999")

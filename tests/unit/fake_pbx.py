@@ -486,6 +486,10 @@ class FakePbx:
         for name in playback.names:
             self._trigger(channel, name)
         seconds = sum(self.prompt_times.get(name, self.play_time) for name in playback.names)
+        missing = [m for m in media if m.startswith("recording:") and m.removeprefix("recording:") not in self.stored]
+        if missing:  # Asterisk starts the playback and fails it: the stored recording is not there
+            playback.timer = asyncio.get_running_loop().call_soon(self._finish_playback, playback, "failed")
+            return self._playback_json(playback, "playing")
         if seconds <= 0:
             self._finish_playback(playback, "done")
         else:

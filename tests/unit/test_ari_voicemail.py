@@ -4,6 +4,7 @@ caller hanging up mid-message keeps what was said."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -65,6 +66,26 @@ async def test_the_message_is_recorded_fetched_stored_and_asterisks_copy_removed
     assert switch.pbx.played(record.channel_id)[-2:] == ["voicemail_instructions", "voicemail_thanks"]
     assert record.detail("voicemail_stored").startswith("42.00 s, voicemails/1.wav")
     assert f"DELETE /channels/{record.channel_id}" in switch.pbx.paths()
+
+
+async def test_with_reminder_calls_on_asterisks_copy_of_a_critical_message_is_kept_for_the_engineer(switch):
+    switch.line.config = replace(switch.line.config, keep_pbx_recordings=True)
+    record = await switch.call(critical(Message(seconds=12)))
+
+    assert record.outcome == ("voicemail", None, None)
+    [recording] = recordings(switch)
+    [stored] = switch.desk.voicemails
+    assert stored["pbx_recording"] == recording.params["name"]
+    assert switch.pbx.deleted_recordings == [] and recording.params["name"] in switch.pbx.stored
+
+
+async def test_with_reminder_calls_on_a_non_urgent_messages_copy_still_goes(switch):
+    switch.line.config = replace(switch.line.config, keep_pbx_recordings=True)
+    record = await switch.call(Party.of(press("2", "greeting"), messages=[Message(seconds=12)]))
+
+    assert record.outcome == ("non_urgent_message", None, None)
+    [stored] = switch.desk.voicemails
+    assert stored["pbx_recording"] is None and switch.pbx.stored == {}
 
 
 async def test_the_recording_starts_only_after_the_instructions_were_heard(switch):
