@@ -11,8 +11,12 @@ with_tests=no
 # debian-archive-keyring: debootstrap checks Debian's signatures (Ubuntu lacks the keys).
 # sip-tester (SIPp): to call the line from the command line, and the tests' caller and phones.
 packages=(debootstrap debian-archive-keyring python3-venv python3-pip espeak-ng sox iproute2 ca-certificates sip-tester)
-# asterisk-core-sounds-en-wav: real 8 kHz human speech with its text, for the transcription tests.
-[ "$with_tests" = yes ] && packages+=(postgresql asterisk-core-sounds-en-wav)
+# asterisk-core-sounds-*: real 8 kHz human speech (the -wav packages) with its text (the others:
+# /usr/share/doc/…/core-sounds-LANG.txt.gz), for the transcription tests (English) and
+# bench/transcribe.py (English, French, Spanish).
+[ "$with_tests" = yes ] && packages+=(postgresql
+  asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-fr asterisk-core-sounds-fr-wav
+  asterisk-core-sounds-es asterisk-core-sounds-es-wav)
 
 missing=()
 for package in "${packages[@]}"; do
