@@ -120,10 +120,44 @@ def test_the_model_is_asked_for_bounded_work() -> None:
     options = model.calls[-1]
     assert options["language"] == "nl"
     assert options["condition_on_previous_text"] is False
-    assert options["vad_filter"] is True
+    assert options["vad_filter"] is False  # the worker ran the VAD itself, once
     assert options["temperature"] == [0.0, 0.5] and options["best_of"] == 2
     assert options["max_new_tokens"] == 224
-    assert model.calls[0]["detect"]["vad_filter"] is True
+    assert model.calls[0]["detect"]["vad_filter"] is False
+
+
+def test_the_beam_width_is_the_settings() -> None:
+    from core.settings import Settings, TranscriptionSettings
+
+    options = Options.from_settings(Settings(transcription=TranscriptionSettings(beam_size=1, language="en", time_budget=2)))
+    assert options == Options("en", 2.0, 1)
+    model = FakeModel(segments=[FakeSegment(0, 1, "Hallo.")])
+    transcribe_audio(model, speech(), options, find_speech=all_speech)
+    assert model.calls[-1]["beam_size"] == 1
+
+
+def test_only_the_speech_goes_to_the_model_and_its_times_come_back_in_the_recordings_timeline() -> None:
+    # Speech at 2-5 s and 10-14 s of 20 s: the model gets 7 s, its segments at 0-3 and 3-7 s
+    # of that are 2-5 and 10-14 s of the recording.
+    model = RecordingModel(segments=[FakeSegment(0.0, 3.0, "Onze webshop ligt plat."), FakeSegment(3.0, 7.0, "Bel me terug.")])
+    result = run(model, speech(20), find_speech=lambda audio: [(2.0, 5.0), (10.0, 14.0)])
+    assert [len(audio) for audio in model.audio] == [7 * 16_000, 7 * 16_000]  # detection, then decoding
+    assert [(segment.start, segment.end) for segment in result.segments] == [(2.0, 5.0), (10.0, 14.0)]
+
+
+@dataclass
+class RecordingModel(FakeModel):
+    """A FakeModel that keeps the audio it was given."""
+
+    audio: list[Any] = field(default_factory=list)
+
+    def detect_language(self, audio: Any, **options: Any) -> tuple[str, float, list[tuple[str, float]]]:
+        self.audio.append(audio)
+        return super().detect_language(audio, **options)
+
+    def transcribe(self, audio: Any, **options: Any) -> tuple[Iterator[FakeSegment], Any]:
+        self.audio.append(audio)
+        return super().transcribe(audio, **options)
 
 
 def test_english_is_detected_and_transcribed_as_english() -> None:
