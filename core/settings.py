@@ -212,6 +212,22 @@ class TranscriptionSettings(_Group):
     lease_seconds: int = Field(600, ge=30, le=7200, description="How long a worker holds a job before another may take it over.")
 
 
+class AgiSettings(_Group):
+    """The FastAGI server the dialplan falls back to when the ARI app is not registered."""
+
+    bind: str = Field("127.0.0.1", description="Address the FastAGI server listens on (Asterisk reaches it as agi://<bind>:<port>/…).")
+    port: int = Field(4573, ge=1, le=65535, description="FastAGI port.")
+
+    @field_validator("bind")
+    @classmethod
+    def _is_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the line needs to know at start."""
 
@@ -241,6 +257,7 @@ class Settings(BaseSettings):
     line: LineSettings = Field(default_factory=LineSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
 
     @field_validator("support_number")
     @classmethod

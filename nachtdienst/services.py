@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "ari": "ari_app.service",
     "notify": "core.notify.service",
     "transcribe": "transcription.service",
+    "agi": "agi.service",
 }
 
 
