@@ -13,9 +13,9 @@ from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import DatabaseUnavailable, open_database
+from core.db import SQLITE_BEGIN, DatabaseUnavailable, open_database
 from core.settings import Settings, SettingsError, load_settings
 
 
@@ -43,6 +43,12 @@ def database() -> Iterator[Session]:
         factory = open_database(settings())
     except DatabaseUnavailable as exc:
         fail(str(exc))
+    engine = factory.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        # A command reads, then writes, while the services write too: in WAL mode a deferred
+        # transaction is refused at once ("database is locked") when a service commits in
+        # between, whatever the busy timeout. Taking the write lock first waits instead.
+        factory = sessionmaker(engine.execution_options(**{SQLITE_BEGIN: "immediate"}), expire_on_commit=False)
     with factory() as session:
         yield session
 

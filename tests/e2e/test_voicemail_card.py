@@ -111,10 +111,14 @@ def services(line, mail_server) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def voicemail(line, message, services) -> dict[str, Any]:
+def customer(line) -> None:
+    line.cli("customers", "add", CUSTOMER[0], "--number", CUSTOMER[1], "--phone", CALLER)
+
+
+@pytest.fixture(scope="module")
+def voicemail(line, message, customer, services) -> dict[str, Any]:
     """The call: `1`, nobody accepts, the message (looped, so the recording holds it whole at
     least once wherever the beep falls), `#`. Returns the call's record."""
-    line.cli("customers", "add", CUSTOMER[0], "--number", CUSTOMER[1], "--phone", CALLER)
     wav, _, seconds = message
     phone = sipp.engineer_phone("never", stay=40)
     # 1 at 2 s; "connecting"; Eva rings 8 s; the instructions and the beep at about 32 s;

@@ -279,3 +279,24 @@ def test_a_database_that_is_down_is_one_line_and_exit_1(tmp_path):
     assert listed.stderr.startswith("error: cannot connect to postgresql://nacht@127.0.0.1:9/nachtdienst: ")
     assert listed.stderr.count("\n") == 1
     assert "s3cret" not in listed.stderr
+
+
+def test_a_command_on_sqlite_takes_the_write_lock_before_it_reads(tmp_path, monkeypatch):
+    """A command reading then writing while a service commits in between would be refused in
+    WAL mode ("database is locked"); so its transaction begins as a writer (and waits)."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from nachtdienst.cli import common
+
+    monkeypatch.setenv("NACHTDIENST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NACHTDIENST_DATABASE_URL", f"sqlite:///{tmp_path / 'nachtdienst.db'}")
+    common.settings.cache_clear()
+    with common.database() as session:
+        session.execute(text("SELECT 1"))  # a read: the transaction has begun
+        other = sqlite3.connect(tmp_path / "nachtdienst.db", timeout=0.1, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    common.settings.cache_clear()
