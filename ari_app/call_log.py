@@ -162,6 +162,26 @@ class CallLog:
         except Exception:
             log.exception("orphan call record not written", channel_id=channel_id, from_number=from_number, detail=detail)
 
+    async def last_step(self, channel_id: str) -> str | None:
+        """The latest step the call's record has (None: no record, or the database away)."""
+        try:
+            return await asyncio.to_thread(self._last_step, channel_id)
+        except Exception:
+            log.exception("call record not read", channel_id=channel_id)
+            return None
+
+    async def note_orphan_continued(
+        self, *, channel_id: str, from_number: str | None, to_number: str, detail: str, outcome: str | None = None
+    ) -> None:
+        """A channel an earlier process left in our app was sent on in the dialplan: a step on
+        its record (opened if there is none), which the fallback path goes on with; `outcome`:
+        the record ends here with it."""
+        at = self.clock()
+        try:
+            await asyncio.to_thread(self._note_orphan_continued, channel_id, from_number, to_number, detail, outcome, at)
+        except Exception:
+            log.exception("orphan call step not written", channel_id=channel_id, from_number=from_number, detail=detail)
+
     def retry_later(self, record: CallLogRecord) -> None:
         task = asyncio.create_task(self._retry(record), name=f"call-log-retry-{record.channel_id}")
         self._retries[task] = record
@@ -233,6 +253,24 @@ class CallLog:
             elif getattr(call, "outcome", None) is not None:
                 return
             finish_call(session, call, outcome="failed", at=at, detail=detail)
+            session.commit()
+
+    def _last_step(self, channel_id: str) -> str | None:
+        with self.sessions() as session:
+            call = find_call_by_channel(session, channel_id)
+            return call.steps[-1].step if call is not None and call.steps else None
+
+    def _note_orphan_continued(
+        self, channel_id: str, from_number: str | None, to_number: str, detail: str, outcome: str | None, at: datetime
+    ) -> None:
+        with self.sessions() as session:
+            begin_write(session)
+            call = find_call_by_channel(session, channel_id)
+            if call is None:
+                call = start_call(session, channel_id=channel_id, from_number=from_number, to_number=to_number, at=at)
+            record_step(session, call, "app_restarted", at, detail)
+            if outcome is not None and call.outcome is None:
+                finish_call(session, call, outcome=outcome, at=at, detail=detail)
             session.commit()
 
     async def _retry(self, record: CallLogRecord) -> None:

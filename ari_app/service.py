@@ -16,6 +16,7 @@ from ari_app.call import LineConfig, utc_now
 from ari_app.call_log import CallLog
 from ari_app.client import AriClient, AriError
 from ari_app.desk import DatabaseDesk
+from ari_app.fallback_upkeep import FallbackUpkeep
 from ari_app.flow import Line, handle_inbound_call
 from ari_app.prompts import DIRECTORY_VARIABLE, Prompts
 from ari_app.reminder_call import ReminderLine
@@ -52,10 +53,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     app.inbound_flow = functools.partial(handle_inbound_call, line=line)
     # The reminder calls share the line's prompts (their directory is read at connect).
     reminder_loop = ReminderLoop(settings, sessions, ReminderLine(app, line.prompts, line.config, utc_now), clock=utc_now)
+    fallback = FallbackUpkeep(settings, sessions, client, clock=utc_now)
 
     async def on_connected(connection: int) -> None:
         await _read_prompts_directory(client, line)
         await app.on_connected(connection)
+        fallback.connected()
 
     client.on_channel_event = app.handle_channel_event
     client.on_other_event = app.handle_other_event
@@ -64,13 +67,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info("ari app starting", ari=settings.ari_url, app=settings.pbx.ari_app)
     client.start()
     reminders = asyncio.create_task(reminder_loop.run(stop), name="reminder-loop")
+    upkeep = asyncio.create_task(fallback.run(stop), name="fallback-upkeep")
     try:
         await stop.wait()
         log.info("ari app stopping", calls=len(app.channels))
     finally:
         stop.set()
         await reminder_loop.stop()
-        await asyncio.gather(reminders, return_exceptions=True)
+        await asyncio.gather(reminders, upkeep, return_exceptions=True)
         await app.stop()
         await desk.close()
         await call_log.close()

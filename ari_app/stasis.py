@@ -27,7 +27,20 @@ class AppRecorder(CallRecorder, Protocol):
 
     async def finish_orphan(self, *, channel_id: str, from_number: str | None, to_number: str, detail: str) -> None: ...
 
+    async def note_orphan_continued(
+        self, *, channel_id: str, from_number: str | None, to_number: str, detail: str, outcome: str | None = None
+    ) -> None: ...
+
+    async def last_step(self, channel_id: str) -> str | None: ...
+
 INBOUND_ARGS = ["inbound"]
+# Where a caller an earlier process left in our app goes on (dialplan/templates/
+# extensions.conf.j2), rather than silence or a hang-up: the fallback path from its start; or,
+# when they were leaving a message (Asterisk finished recording it; it is imported from
+# Asterisk's recordings), the thanks and goodbye.
+FALLBACK_CONTEXT = "nd-agi"
+AFTER_MESSAGE_CONTEXT = "nd-after-message"
+MESSAGE_STEPS = {"voicemail": "voicemail", "non_urgent_message": "non_urgent_message"}
 # Legs the app rings (engineers, the office) enter Stasis with this argument when answered.
 LEG_ARG = "leg"
 # A channel that entered our app on a fresh connection can show in GET /channels before its
@@ -191,11 +204,29 @@ class StasisApp:
         channel_id = snapshot["id"]
         if _stasis_args(snapshot) == INBOUND_ARGS:
             caller = Channel(self.client, snapshot)
+            outcome = MESSAGE_STEPS.get(await self.recorder.last_step(channel_id) or "")
+            context = AFTER_MESSAGE_CONTEXT if outcome else FALLBACK_CONTEXT
+            if await self._continue_in(channel_id, context):
+                log.warning("a caller an earlier process left was sent on in the dialplan", channel_id=channel_id, context=context,
+                            reason=reason)  # fmt: skip
+                await self.recorder.note_orphan_continued(channel_id=channel_id, from_number=caller.caller_number,
+                                                          to_number=caller.dialed_exten, detail=f"{reason}: on to {context}",
+                                                          outcome=outcome)  # fmt: skip
+                return
             await self.recorder.finish_orphan(
                 channel_id=channel_id, from_number=caller.caller_number, to_number=caller.dialed_exten, detail=reason
             )
         log.warning("hanging up a channel no flow holds", channel_id=channel_id, reason=reason)
         await self._hang_up(channel_id, reason)
+
+    async def _continue_in(self, channel_id: str, context: str) -> bool:
+        try:
+            await self.client.request("POST", f"/channels/{quote(channel_id, safe='')}/continue",
+                                      context=context, extension="s", priority=1)  # fmt: skip
+        except AriError as exc:
+            log.warning("orphan not sent to the fallback path; hanging up", channel_id=channel_id, error=str(exc))
+            return False
+        return True
 
     async def _hang_up(self, channel_id: str, reason: str) -> None:
         try:

@@ -80,7 +80,9 @@ async def record_message(
 async def _record_once(channel: Channel, requester, instructions: list[str], limits: RecordingLimits, label: str) -> Message | None:
     playback = await channel.play(instructions)
     await playback.finished()
-    name = f"nachtdienst-{label}-{uuid.uuid4().hex[:12]}"
+    # The channel in the name: a recording an app that died left behind can still be linked to
+    # its call (core.fallback_import).
+    name = f"nachtdienst-{label}-{channel.id}-{uuid.uuid4().hex[:12]}"
     recording = await channel.record(
         name, max_duration=limits.max_seconds, max_silence=limits.max_silence, terminate_on="#", beep=True, format=FORMAT
     )

@@ -178,6 +178,9 @@ class NotifySettings(_Group):
         10, ge=0, le=240,
         description="An incident not acknowledged this long makes the PBX call the engineer on duty (0: never).",
     )  # fmt: skip
+    fallback_alert_minutes: float = Field(
+        3, gt=0, le=120, description="The engineers on duty are told when calls have taken a fallback path (the ARI app down) this long.",
+    )  # fmt: skip
     unacknowledged_call_attempts: int = Field(
         3, ge=1, le=20,
         description="Calls to the engineer about one unacknowledged incident when nobody answers or chooses (one every unacknowledged_call_minutes).",
@@ -217,6 +220,10 @@ class AgiSettings(_Group):
 
     bind: str = Field("127.0.0.1", description="Address the FastAGI server listens on (Asterisk reaches it as agi://<bind>:<port>/…).")
     port: int = Field(4573, ge=1, le=65535, description="FastAGI port.")
+    host: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.:_-]+$",
+        description="How Asterisk reaches the FastAGI server (a host name in a container network); unset: agi.bind, or 127.0.0.1 when that is 0.0.0.0.",
+    )  # fmt: skip
 
     @field_validator("bind")
     @classmethod

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from core.db import open_database
 from core.settings import Settings
+from nachtdienst.fallback_watch import FallbackWatch
 from pbx import control
 from pbx.render import EngineerContact
 
@@ -48,6 +50,13 @@ class Supervisor:
         self.services = [SupervisedService(name) for name in services]
         self.engineer_contacts = list(engineer_contacts)
         self._stopping = False
+        self._sessions = None
+        self.fallback_watch = FallbackWatch(settings, self._database)
+
+    def _database(self):
+        if self._sessions is None:
+            self._sessions = open_database(self.settings)
+        return self._sessions
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         log.info("stop requested", signal=signal.Signals(signum).name)
@@ -97,6 +106,9 @@ class Supervisor:
         if control.running_state(self.settings) is None:
             log.error("asterisk exited; starting it again")
             control.start(self.settings, self.engineer_contacts, log=lambda m: log.info(m))
+            return
+        if self.fallback_watch.due(now):
+            self.fallback_watch.check()
 
     def _stop_services(self) -> None:
         running = [s for s in self.services if s.process and s.process.poll() is None]

@@ -16,6 +16,7 @@ import dialplan
 
 from core.phone import support_number_forms
 from core.settings import Settings
+from pbx.call_path import agi_host
 
 TEMPLATE_DIR = Path(dialplan.__file__).parent / "templates"
 TEMPLATES = (
@@ -100,6 +101,22 @@ def _environment() -> jinja2.Environment:
     )
 
 
+def static_dial(settings: Settings) -> str:
+    """The static path's last resort when AstDB has no contacts yet (the app never ran):
+    roster.default_contact as a Dial() string, or "" (the caller then leaves a message)."""
+    from core.roster import ContactToRing
+    from core.roster_store import NoFallback, _configured_contact
+    from agi.dial import dial_string
+
+    if not settings.roster.default_contact:
+        return ""
+    try:
+        contact = _configured_contact(settings.roster.default_contact, settings.country)
+    except NoFallback:
+        return ""
+    return dial_string(ContactToRing(None, contact), trunk_available=settings.pbx.trunk_contact is not None) or ""
+
+
 def render(
     settings: Settings,
     dirs: AsteriskDirs,
@@ -115,6 +132,8 @@ def render(
         "engineer_contacts": list(engineer_contacts),
         "support_number_forms": support_number_forms(settings.support_number, settings.country),
         "prompts_dir": dirs.prompts,
+        "agi_host": agi_host(settings),
+        "static_dial": static_dial(settings),
     }
     files = {name: env.get_template(f"{name}.j2").render(context) for name in TEMPLATES}
     quiet = env.get_template("quiet.conf.j2").render()

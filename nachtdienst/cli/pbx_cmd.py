@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -11,6 +12,8 @@ from nachtdienst.cli import app
 from nachtdienst.cli.common import fail, settings
 from nachtdienst.engineer_endpoints import engineer_endpoints
 from pbx import control
+from pbx.ari_probe import AriUnreachable
+from pbx.call_path import call_path
 from pbx.installation import PbxError
 from pbx.prompts import PromptError, render_prompts
 from pbx.render import AsteriskDirs, render, write_config
@@ -56,10 +59,25 @@ def status() -> None:
         typer.echo("PBX: running (not started by this data directory)")
     else:
         typer.echo("PBX: not running")
+    if result.usable:
+        _print_call_path(current)
     for endpoint in result.endpoints:
         typer.echo(f"endpoint {endpoint.get('technology')}/{endpoint.get('resource')}: {endpoint.get('state')}")
     if not result.usable:
         raise typer.Exit(1)
+
+
+def _print_call_path(current) -> None:
+    try:
+        path = call_path(current)
+    except AriUnreachable as exc:
+        typer.echo(f"calls: unknown ({exc})")
+        return
+    names = {"ari": "the ARI app", "agi": "the AGI path (fallback)", "static": "the static path (fallback)"}
+    typer.echo(f"calls: {names[path.now]}: {path.why}")
+    if path.last_fallback_at is not None:
+        local = path.last_fallback_at.astimezone(ZoneInfo(current.timezone))
+        typer.echo(f"last fallback call: {names[path.last_fallback or 'agi']} at {local:%Y-%m-%d %H:%M:%S %Z}")
 
 
 @pbx_app.command("render")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.line import NACHTDIENST, Line, line_environment
+from tests.e2e.line import Line, line_environment
 
 SIP_PORT, ARI_PORT, RTP_START = 15060, 18088, 31000
 
@@ -28,18 +28,11 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     # After hours for the whole session (tests of office hours lift this closure for a moment).
     the_line.cli("hours", "closure", "add", "--from", "2000-01-01T00:00", "--to", "2100-01-01T00:00", "--reason", "e2e: after hours")
     the_line.cli("pbx", "start", timeout=600)
-    log = open(data_dir / "ari-app.log", "w")
-    app = subprocess.Popen([str(NACHTDIENST), "service", "ari"], env=the_line.env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        the_line.wait_app_registered()
+        the_line.start_app()
         yield the_line
     finally:
-        app.terminate()
-        try:
-            app.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            app.kill()
-        log.close()
+        the_line.stop_app()
         the_line.cli("pbx", "stop", check=False)
 
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,46 @@ class Line:
     data_dir: Path
     sip_port: int
     ari_port: int
+    services: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_service(self, name: str) -> subprocess.Popen:
+        """`nachtdienst service NAME` as a user runs it, logging to DATA_DIR/NAME.log."""
+        assert name not in self.services, f"service {name} runs already"
+        with open(self.data_dir / f"{name}.log", "a") as log:
+            process = subprocess.Popen([str(NACHTDIENST), "service", name], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.services[name] = process
+        return process
+
+    def stop_service(self, name: str, *, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL, a crash) and wait for the process to be gone."""
+        process = self.services.pop(name, None)
+        if process is None:
+            return
+        process.kill() if kill else process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_app(self) -> None:
+        self.start_service("ari")
+        self.wait_app_registered()
+
+    def stop_app(self, *, kill: bool = False) -> None:
+        """Stop the ARI app and wait until Asterisk no longer has its Stasis app registered.
+        Killed (SIGKILL, a crash): the app stays registered while calls are left in it."""
+        self.stop_service("ari", kill=kill)
+        if kill:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.ari("GET", "/applications/nachtdienst")
+            except OSError:  # 404 (urllib's HTTPError is an OSError) or Asterisk away
+                return
+            time.sleep(0.2)
+        raise AssertionError("the Stasis app is still registered 10 s after the ARI app stopped")
 
     @property
     def pbx_address(self) -> str:

@@ -16,6 +16,7 @@ def test_status_of_a_running_pbx(line):
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"Asterisk 22\.\d+\.\d+.*", lines[0]), result.stdout
     assert "ARI: ok" in lines
+    assert "calls: the ARI app: the Stasis app 'nachtdienst' is registered" in lines
     assert "endpoint PJSIP/trunk: offline" in lines or "endpoint PJSIP/trunk: online" in lines
     assert any(re.fullmatch(r"endpoint PJSIP/engineer-\d+: \w+", entry) for entry in lines), result.stdout
 

@@ -221,6 +221,7 @@ class FakePbx:
         self.deleted_bridges: list[str] = []
         self.stored: dict[str, bytes] = {}
         self.deleted_recordings: list[str] = []
+        self.continued: list[tuple[str, Any, Any, Any]] = []
         self.phones: dict[str, Phone] = {}
         self.variables: dict[str, str] = {"NACHTDIENST_PROMPTS": PROMPTS_DIR}
         self._failures: list[tuple[str, str, int, str, list[int]]] = []
@@ -345,6 +346,13 @@ class FakePbx:
                 return [c.snapshot for c in self.channels.values() if not c.gone]
             case "DELETE", ["channels", channel_id]:
                 return self._delete_channel(self._channel(channel_id, stasis=False), params.get("reason", "normal"))
+            case "POST", ["channels", channel_id, "continue"]:
+                # Back to the dialplan: out of our app, still there.
+                channel = self._channel(channel_id)
+                channel.in_stasis = False
+                self.continued.append((channel_id, params.get("context"), params.get("extension"), params.get("priority")))
+                self._emit(channel_id, "StasisEnd")
+                return None
             case "POST", ["channels", channel_id, "answer"]:
                 channel = self._channel(channel_id)
                 channel.answered = True
@@ -748,6 +756,8 @@ class FakeCallLog:
     def __init__(self) -> None:
         self.records: dict[str, FakeRecord] = {}
         self.orphans: list[dict[str, Any]] = []
+        self.continued_orphans: list[dict[str, Any]] = []
+        self.orphan_steps: dict[str, str] = {}  # the last step an earlier process recorded
 
     async def start(self, *, channel_id: str, from_number: str | None, to_number: str) -> FakeRecord:
         assert channel_id not in self.records, f"call {channel_id} started twice"
@@ -756,6 +766,13 @@ class FakeCallLog:
 
     async def finish_orphan(self, **details: Any) -> None:
         self.orphans.append(details)
+
+    async def note_orphan_continued(self, **details: Any) -> None:
+        self.continued_orphans.append(details)
+
+    async def last_step(self, channel_id: str) -> str | None:
+        record = self.records.get(channel_id)
+        return record.steps[-1][0] if record is not None and record.steps else self.orphan_steps.get(channel_id)
 
 
 # --- all of it together --------------------------------------------------------------------------

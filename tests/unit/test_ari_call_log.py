@@ -187,6 +187,23 @@ async def test_an_orphan_the_database_refuses_is_logged_not_raised(database: Fak
     assert database.committed == []
 
 
+async def test_an_orphan_sent_on_to_the_fallback_path_gets_a_step_not_an_end(database: FakeDatabase):
+    call_log = CallLog(database)
+    record = await call_log.start(channel_id="2.1", from_number="0201234567", to_number="0497842611")
+    assert record is not None
+
+    await call_log.note_orphan_continued(channel_id="2.1", from_number="0201234567", to_number="0497842611",
+                                         detail="app reconnected: on to nd-agi")  # fmt: skip
+    await call_log.note_orphan_continued(channel_id="2.9", from_number=None, to_number="0497842611", detail="x")
+
+    await call_log.note_orphan_continued(channel_id="2.1", from_number=None, to_number="0497842611", detail="y",
+                                         outcome="voicemail")  # fmt: skip
+
+    assert [entry[:3] for entry in database.committed] == [
+        ("start", "2.1", "0201234567"), ("step", "2.1", "app_restarted"), ("start", "2.9", None), ("step", "2.9", "app_restarted"),
+        ("step", "2.1", "app_restarted"), ("finish", "2.1", "voicemail")]
+
+
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
 

@@ -192,7 +192,7 @@ async def test_calls_that_entered_on_the_new_connection_are_kept(app, pbx, call_
     assert f"DELETE /channels/{channel_id}" not in pbx.paths()
 
 
-async def test_channels_in_our_app_that_no_flow_holds_are_finished_and_hung_up(app, pbx, call_log):
+async def test_a_caller_an_earlier_process_left_goes_on_to_the_fallback_path_and_a_stray_leg_is_hung_up(app, pbx, call_log):
     pbx.existing(channel_snapshot("3.1", number="0201234567", exten="0497842611", app_data=f"{APP},inbound"))
     pbx.existing(channel_snapshot("3.2", number="", exten="s", app_data=f"{APP},leg"))
     pbx.existing(channel_snapshot("3.3", number="0201234567", exten="0497842611", app_data="someone-else,inbound"))
@@ -202,9 +202,35 @@ async def test_channels_in_our_app_that_no_flow_holds_are_finished_and_hung_up(a
 
     await pbx.reconnect()
 
-    # An inbound call gets a record; a leg is only hung up; channels not in our app are left.
+    # The caller goes on in the dialplan's fallback path, a step on its record; a leg is only
+    # hung up; channels not in our app are left.
+    assert pbx.continued == [("3.1", "nd-agi", "s", 1)]
+    assert call_log.continued_orphans == [{"channel_id": "3.1", "from_number": "0201234567", "to_number": "0497842611",
+                                           "detail": "app reconnected: on to nd-agi", "outcome": None}]  # fmt: skip
+    assert call_log.orphans == []
+    assert pbx.paths("DELETE") == ["DELETE /channels/3.2"]
+
+
+@pytest.mark.parametrize("step", ["voicemail", "non_urgent_message"])
+async def test_a_caller_whose_message_was_being_taken_is_thanked_and_the_record_ends(app, pbx, call_log, step):
+    pbx.existing(channel_snapshot("3.1", number="0201234567", exten="0497842611", app_data=f"{APP},inbound"))
+    call_log.orphan_steps["3.1"] = step
+
+    await pbx.reconnect()
+
+    assert pbx.continued == [("3.1", "nd-after-message", "s", 1)]
+    [noted] = call_log.continued_orphans
+    assert (noted["outcome"], noted["detail"]) == (step, "app reconnected: on to nd-after-message")
+
+
+async def test_a_caller_that_cannot_be_sent_on_is_finished_and_hung_up(app, pbx, call_log):
+    pbx.existing(channel_snapshot("3.1", number="0201234567", exten="0497842611", app_data=f"{APP},inbound"))
+    pbx.fail("POST", "/channels/3.1/continue", status=409)
+
+    await pbx.reconnect()
+
     assert call_log.orphans == [{"channel_id": "3.1", "from_number": "0201234567", "to_number": "0497842611", "detail": "app reconnected"}]
-    assert pbx.paths("DELETE") == ["DELETE /channels/3.1", "DELETE /channels/3.2"]
+    assert pbx.paths("DELETE") == ["DELETE /channels/3.1"]
 
 
 async def test_a_channel_whose_stasis_start_arrives_while_settling_is_not_an_orphan(pbx, call_log, flows):

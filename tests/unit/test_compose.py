@@ -26,9 +26,9 @@ from core.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 # Every long-running part of the line; each needs its own container.
-EXPECTED_SERVICES = {"postgres", "asterisk", "ari-app", "notify", "transcribe"}
+EXPECTED_SERVICES = {"postgres", "asterisk", "ari-app", "agi", "notify", "transcribe"}
 # What the images must run; the extractor below must find at least these.
-EXPECTED_COMMANDS = {("pbx", "render"), ("pbx", "status"), ("service", "ari"), ("service", "notify"), ("service", "transcribe")}
+EXPECTED_COMMANDS = {("pbx", "render"), ("pbx", "status"), ("service", "ari"), ("service", "notify"), ("service", "transcribe"), ("service", "agi")}
 
 
 # --- reading the files -------------------------------------------------------------------
@@ -341,7 +341,9 @@ def test_every_variable_and_example_value_is_accepted_by_the_settings(monkeypatc
     assert not named, f"named in the deployment but given no value there: {sorted(named)}"
     # And each variable on its own maps to a setting (a typo would fail load_settings above too).
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {
-        f"{ENV_PREFIX}PBX__{name.upper()}" for name in Settings.model_fields["pbx"].annotation.model_fields
+        f"{ENV_PREFIX}{group.upper()}__{name.upper()}"
+        for group in ("pbx", "agi")
+        for name in Settings.model_fields[group].annotation.model_fields
     }
     for env_file in {f for service in services().values() for f in env_files(service)}:
         active, optional = read_env_example(example_for(env_file))

@@ -72,7 +72,16 @@ def test_trunk_context_routes_only_the_support_number_to_the_app(files):
     assert all(r.endswith("Goto(support-line,${EXTEN},1)") for r in routed)
     support = " ".join(extensions["support-line"][0].get("same", []) + extensions["support-line"][0]["exten"])
     assert "Stasis(nachtdienst,inbound)" in support
-    assert "Dial(" not in files["extensions.conf"]
+    # Dial() only in the fallback paths, only to what the FastAGI server or the app's AstDB
+    # entry names (engineers, the office): never to anything a caller sends.
+    context, dials = None, []
+    for line in files["extensions.conf"].splitlines():
+        if header := re.match(r"^\[([a-z-]+)\]", line):
+            context = header.group(1)
+        if not line.lstrip().startswith(";"):
+            dials += [(context, target) for target in re.findall(r"\bDial\(([^,)]*)", line)]
+    assert {target for _, target in dials} == {"${ND_DIAL}", "${ND_OFFICE_DESTINATION}"}
+    assert {context for context, _ in dials} == {"nd-agi", "nd-static"}
 
 
 def test_a_local_dialplan_file_may_add_to_ours_but_reaches_nothing_by_default(files):
