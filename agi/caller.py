@@ -15,7 +15,7 @@ from core import line_desk
 from core.entitlement import Entitlement, Refusal, keyed_customer_number, refusal_for
 from core.line_desk import CallerCustomer
 from core.models import Customer
-from core.phone import InvalidPhoneNumber, normalise
+from core.calls import e164_or_none
 from core.settings import Settings
 
 # What Asterisk puts in agi_callerid when there is no number to look up.
@@ -34,15 +34,6 @@ def caller_number(raw: str | None) -> str | None:
     """The caller's number from `agi_callerid`, or None when withheld or absent."""
     value = (raw or "").strip()
     return None if value.lower() in NO_NUMBER else value
-
-
-def e164_or_none(number: str | None, country: str) -> str | None:
-    if not number:
-        return None
-    try:
-        return normalise(number, country)
-    except InvalidPhoneNumber:
-        return None
 
 
 def identify_caller(

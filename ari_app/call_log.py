@@ -97,7 +97,9 @@ class CallLogRecord:
             self._writer = asyncio.create_task(self._drain(), name=f"call-record-{self.channel_id}")
 
     async def _drain(self) -> None:
-        while self._pending and await self.flush():
+        # Until nothing is pending: changes noted while a write was in flight go in the next
+        # write, not when (or if: the process may die first) the call makes its next change.
+        while self._pending and await self._write_pending():
             pass
 
     async def settled(self) -> None:
@@ -118,6 +120,10 @@ class CallLogRecord:
 
     async def flush(self) -> bool:
         """Write what is pending; True when nothing is left pending."""
+        return await self._write_pending() and not self._pending
+
+    async def _write_pending(self) -> bool:
+        """One write of what is pending now; False when it failed (it stays pending)."""
         async with self._lock:
             changes = list(self._pending)
             if not changes:
@@ -129,7 +135,7 @@ class CallLogRecord:
                 return False
             self._dial_ids.update(dial_ids or {})
             del self._pending[: len(changes)]
-            return not self._pending
+            return True
 
     def describe_pending(self) -> list[dict[str, Any]]:
         return [

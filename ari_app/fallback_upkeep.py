@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ari_app.client import AriError
 from ari_app.ringing import dial_string
 from ari_app.voicemail import wav_seconds
+from core.db import in_session
 from core import fallback_import, line_desk
 from core.roster import EscalationStepPlan
 from core.roster_store import NoFallback
@@ -140,8 +141,4 @@ class FallbackUpkeep:
         return True
 
     async def _db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        def run() -> Any:
-            with self.sessions() as session:
-                return function(session, *args, **kwargs)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(in_session, self.sessions, function, *args, **kwargs)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.client import AriError
 from ari_app.reminder_call import ReminderLine, call_engineer
+from core.db import in_session
 from core import reminders
 from core.settings import Settings
 
@@ -113,8 +114,4 @@ class ReminderLoop:
             log.info("Asterisk's copies of voicemails removed", voicemails=removed)
 
     async def _db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        def run() -> Any:
-            with self.sessions() as session:
-                return function(session, *args, **kwargs)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(in_session, self.sessions, function, *args, **kwargs)

@@ -38,7 +38,7 @@ def start_call(
     existing = find_call_by_channel(session, channel_id)
     if existing is not None:
         return existing
-    e164 = _e164_or_none(from_number, country)
+    e164 = e164_or_none(from_number, country)
     customer_id = None
     if e164 is not None:
         customer_id = session.scalar(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164))
@@ -56,7 +56,8 @@ def start_call(
     return call
 
 
-def _e164_or_none(number: str | None, country: str) -> str | None:
+def e164_or_none(number: str | None, country: str) -> str | None:
+    """The number in E.164, or None when it is withheld or not a phone number."""
     if not number:
         return None
     try:

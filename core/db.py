@@ -7,8 +7,9 @@ hands out never expire objects on commit, so a service may keep using what it ju
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -152,6 +155,12 @@ def open_database(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(settings)
     migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def in_session(sessions: sessionmaker[Session], function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`function(session, *args, **kwargs)` in a session of its own (for a worker thread)."""
+    with sessions() as session:
+        return function(session, *args, **kwargs)
 
 
 def begin_write(session: Session) -> None:

@@ -38,7 +38,7 @@ def _contexts(dialplan: str) -> dict[str, tuple[str, str]]:
 def test_no_context_has_an_extension_that_dials_out(line):
     contexts = _contexts(line.cli("pbx", "dialplan").stdout)
     ours = {name: text for name, (creator, text) in contexts.items() if creator == "pbx_config"}
-    fallback = {"nd-agi", "nd-static", "nd-consent", "nd-accept", "nd-voicemail"}
+    fallback = {"nd-agi", "nd-static", "nd-consent", "nd-accept", "nd-voicemail", "nd-after-message"}
     assert set(ours) == {"from-trunk", "support-line", "from-engineer"} | fallback, contexts.keys()
     extensions = {name: re.findall(r"^\s*'([^']+)'", text, re.M) for name, text in ours.items()}
     assert sorted(extensions["from-trunk"]) == sorted(["0497842611", "31497842611", "+31497842611", "0031497842611"])

@@ -4,6 +4,7 @@ for a while delays them without losing any or breaking the call."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from ari_app import call_log as call_log_module  # noqa: E402
 from ari_app.call_log import CallLog  # noqa: E402
+from tests.unit.fake_pbx import until
 
 
 class FakeDatabase:
@@ -21,6 +23,8 @@ class FakeDatabase:
         self.committed: list[tuple[Any, ...]] = []
         self.attempts: dict[int, FakeAttempt] = {}
         self.down = False
+        self.commit_gate: threading.Event | None = None  # set: commits wait for it
+        self.committing = threading.Event()
 
     def __call__(self) -> FakeSession:
         return FakeSession(self)
@@ -42,6 +46,9 @@ class FakeSession:
         return True  # begin_write has nothing to do on a database that is not SQLite
 
     def commit(self) -> None:
+        self.database.committing.set()
+        if self.database.commit_gate is not None:
+            self.database.commit_gate.wait(5)
         if self.database.down:
             raise ConnectionError("database is away")
         self.database.committed.extend(self.calls)
@@ -202,6 +209,20 @@ async def test_an_orphan_sent_on_to_the_fallback_path_gets_a_step_not_an_end(dat
     assert [entry[:3] for entry in database.committed] == [
         ("start", "2.1", "0201234567"), ("step", "2.1", "app_restarted"), ("start", "2.9", None), ("step", "2.9", "app_restarted"),
         ("step", "2.1", "app_restarted"), ("finish", "2.1", "voicemail")]
+
+
+async def test_changes_noted_while_a_write_is_in_flight_are_written_without_waiting_for_the_next(database: FakeDatabase):
+    # The call's last changes before a long wait (a voicemail being recorded) must reach the
+    # database then, not at the next step: the process may be gone by then.
+    record = await CallLog(database).start(channel_id="3.1", from_number=None, to_number="0497842611")
+    database.commit_gate = threading.Event()
+    database.committing.clear()
+    await record.step("nobody_accepted")
+    await asyncio.to_thread(database.committing.wait, 5)  # that write is in flight
+    await record.step("voicemail")
+    database.commit_gate.set()
+    await until(lambda: record.written, 2.0)
+    assert [entry[2] for entry in database.committed if entry[0] == "step"] == ["nobody_accepted", "voicemail"]
 
 
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
