@@ -1,19 +1,21 @@
 """Never lose a call (issue 6) over real SIP: with the ARI app stopped the dialplan takes the
 AGI path (the FastAGI server answers from the database: the engineer accepts with 1, or the
-caller leaves a message); with the FastAGI server stopped too, the static path rings what the
-app last wrote to AstDB and records a message. Messages are imported (and transcribed) once
-the app is back."""
+caller leaves a message); with the FastAGI server stopped too, the static path rings the
+contacts the app last set in Asterisk's globals and records a message. Messages are imported
+and transcribed once the app is back."""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import sipp
+from tests.e2e.speech import compose_message, recall
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +29,26 @@ def customer(line):
     line.cli("customers", "add", CUSTOMER[0], "--number", CUSTOMER[1], *[arg for phone in PHONES for arg in ("--phone", phone)])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def transcription_worker(line) -> Iterator[None]:
+    """`nachtdienst service transcribe`, so imported messages are transcribed like any other
+    (it also works through the session's earlier voicemails meanwhile)."""
+    line.start_service("transcribe")
+    try:
+        yield
+    finally:
+        line.stop_service("transcribe")
+
+
+@pytest.fixture(scope="module")
+def english_message(tmp_path_factory) -> tuple[Path, str, float]:
+    """Real human speech (about 5 s), looped by the caller: the transcript can be checked."""
+    return compose_message(tmp_path_factory.mktemp("speech"), ["tt-somethingwrong", "sorry-youre-having-problems"])
+
+
 @pytest.fixture
 def app_down(line) -> Iterator[None]:
-    """The ARI app stopped for the test (the AstDB contacts it wrote at its start stay)."""
+    """The ARI app stopped for the test (the static contacts it set in Asterisk stay)."""
     line.stop_app()
     try:
         yield
@@ -91,12 +110,13 @@ def test_with_the_app_down_the_agi_path_rings_the_engineer_who_accepts_with_1(li
     assert all(a["result"] == "answered_elsewhere" for a in attempts.values()), attempts
 
 
-def test_on_the_agi_path_an_engineer_who_does_not_press_1_has_not_accepted_and_the_caller_leaves_a_message(line, agi_server, spoken_wav):
+def test_on_the_agi_path_an_engineer_who_does_not_press_1_has_not_accepted_and_the_caller_leaves_a_message(line, agi_server, english_message):
+    wav, spoken, _ = english_message
     phone = sipp.engineer_phone("silent", answer_after=1.0, stay=60)
     # 1 at 2 s; "connecting"; Eva answers and stays silent (her accept window is 5 s); the
     # instructions and the beep; the caller speaks and ends with # at 45 s.
     caller = sipp.place_call(
-        line.pbx_address, from_number=PHONES[1], wav=spoken_wav, wav_loops=-1, dtmf=[(2.0, "1"), (45.0, "#")],
+        line.pbx_address, from_number=PHONES[1], wav=wav, wav_loops=-1, dtmf=[(2.0, "1"), (45.0, "#")],
         hangup_after=None, wait_for_bye=40, timeout=120,
     ).wait(130)  # fmt: skip
     assert caller.final_response == 200 and caller.received_bye, caller.describe()
@@ -114,6 +134,10 @@ def test_on_the_agi_path_an_engineer_who_does_not_press_1_has_not_accepted_and_t
     assert imported["path"].startswith("recordings/") and imported["sha256"]
     [incident] = [i for i in line.json("incidents", "list", "--json") if i["call_id"] == call["id"]]
     assert incident["status"] == "new" and incident["customer"]["customer_number"] == CUSTOMER[1]
+    # ... and transcribed like any other message: the caller's words are in the transcript.
+    transcript = wait_for(lambda: transcript_of(line, incident["id"]), "the imported message was not transcribed", timeout=240)
+    assert transcript["language"] == "en" and not transcript["no_speech"], transcript
+    assert recall(spoken, transcript["text"]) >= 0.8, (transcript["text"], spoken)
 
 
 def test_with_app_and_agi_server_down_the_static_path_rings_the_contacts_the_app_set_and_records(line, app_down, spoken_wav):
@@ -141,6 +165,11 @@ def test_with_app_and_agi_server_down_the_static_path_rings_the_contacts_the_app
 
 def voicemail_of(line, call_id: int) -> dict[str, Any] | None:
     return line.json("calls", "show", str(call_id), "--json").get("voicemail")
+
+
+def transcript_of(line, incident_id: int) -> dict[str, Any] | None:
+    [voicemail] = line.json("incidents", "show", str(incident_id), "--json")["voicemails"]
+    return voicemail["transcript"]
 
 
 def wait_for(found, failure: str, timeout: float = 60.0):

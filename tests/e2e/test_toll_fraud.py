@@ -54,7 +54,7 @@ def test_no_context_has_an_extension_that_dials_out(line):
             ), (name, creator)
     # The fallback paths' contexts have only `s` (and `h`): reached by Goto/Gosub from the
     # support line, never by a number; they dial only what the FastAGI server or the app's
-    # AstDB entry names.
+    # static-path globals name.
     for name in fallback:
         assert set(extensions[name]) <= {"s", "h"}, (name, extensions[name])
     for name, (_creator, text) in contexts.items():
