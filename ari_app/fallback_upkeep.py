@@ -114,10 +114,8 @@ class FallbackUpkeep:
 
     async def import_messages(self) -> None:
         stored = await self.client.request("GET", "/recordings/stored") or []
-        for item in stored:
-            recording = fallback_import.parse_name(str(item.get("name", "")))
-            if recording is None or not await self._db(fallback_import.wanted, recording):
-                continue
+        ours = [r for r in (fallback_import.parse_name(str(item.get("name", ""))) for item in stored) if r is not None]
+        for recording in await self._db(fallback_import.wanted, ours) if ours else []:
             if await self._call_goes_on(recording.uniqueid):
                 continue  # Asterisk may still be writing it (its WAV header comes last)
             path = f"/recordings/stored/{quote(recording.name, safe='')}"

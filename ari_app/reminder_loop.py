@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ari_app.client import AriError
 from ari_app.reminder_call import ReminderLine, call_engineer
 from core.db import in_session
+from core.heartbeat import worker_name
 from core import reminders
 from core.settings import Settings
 
@@ -44,7 +45,7 @@ class ReminderLoop:
         self.line = line
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.worker = reminders.worker_name()
+        self.worker = worker_name()
         self.calls: set[asyncio.Task[None]] = set()
         self._last_sweep = 0.0
 

@@ -24,6 +24,7 @@ Decisions a caller may rely on:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,13 +34,14 @@ from sqlalchemy.orm import Session
 
 from core.calls import find_call_by_channel, finish_call, start_call
 from core.line_desk import StoredVoicemail, store_voicemail
-from core.models import Voicemail
+from core.models import Call, Voicemail
 from core.settings import Settings
 
 PREFIX = "nachtdienst-fallback-"
 _UNIQUEID = r"((?:[A-Za-z0-9_-]+-)?(\d{9,11})\.\d+)"
 _DIALPLAN_NAME = re.compile(rf"^{PREFIX}(critical|non_urgent)-{_UNIQUEID}-(\d{{9,11}})-(\+?\d*)$")
 _APP_NAME = re.compile(rf"^nachtdienst-(critical|addition|non_urgent)-{_UNIQUEID}-[0-9a-f]{{12}}$")
+_IN_BATCH = 500  # names per IN (...): well under SQLite's and PostgreSQL's limits on parameters
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,21 @@ def _moment(epoch: str) -> datetime:
     return datetime.fromtimestamp(int(epoch), UTC)
 
 
-def wanted(session: Session, recording: FallbackRecording) -> bool:
-    """Whether to import it now: no voicemail holds it yet, and (the app's own) its call ended."""
-    if session.scalar(select(Voicemail.id).where(Voicemail.pbx_recording == recording.name).limit(1)) is not None:
-        return False
-    if not recording.by_app:
-        return True
-    call = find_call_by_channel(session, recording.uniqueid)
-    return call is not None and call.ended_at is not None
+def wanted(session: Session, recordings: Sequence[FallbackRecording]) -> list[FallbackRecording]:
+    """Those to import now: no voicemail holds them yet, and (the app's own) their call ended.
+    Two queries whatever their number (Asterisk keeps copies for reminder calls up to a day)."""
+    names = [recording.name for recording in recordings]
+    held: set[str] = set()
+    for start in range(0, len(names), _IN_BATCH):
+        batch = names[start : start + _IN_BATCH]
+        held.update(session.scalars(select(Voicemail.pbx_recording).where(Voicemail.pbx_recording.in_(batch))))
+    fresh = [recording for recording in recordings if recording.name not in held]
+    by_app = [recording.uniqueid for recording in fresh if recording.by_app]
+    ended: set[str] = set()
+    for start in range(0, len(by_app), _IN_BATCH):
+        batch = by_app[start : start + _IN_BATCH]
+        ended.update(session.scalars(select(Call.channel_id).where(Call.channel_id.in_(batch), Call.ended_at.is_not(None))))
+    return [recording for recording in fresh if not recording.by_app or recording.uniqueid in ended]
 
 
 def import_recording(

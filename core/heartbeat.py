@@ -4,6 +4,8 @@ database goes unhealthy instead of looking fine."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import structlog
@@ -11,6 +13,12 @@ import structlog
 from core.settings import Settings
 
 log = structlog.get_logger("heartbeat")
+
+
+def worker_name() -> str:
+    """This process as the leases it takes name it (host:pid): readable in the database, and
+    unique among the services sharing one."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def heartbeat_file(settings: Settings, service: str) -> Path:

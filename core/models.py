@@ -440,7 +440,7 @@ class Voicemail(Base):
     called_back_at: Mapped[datetime | None]
     # Asterisk's own copy (a stored recording's name), kept while the incident is new so the
     # reminder call can play it to the engineer: Asterisk cannot read our data directory.
-    pbx_recording: Mapped[str | None] = mapped_column(String(200))
+    pbx_recording: Mapped[str | None] = mapped_column(String(200), index=True)
 
     call: Mapped[Call | None] = relationship(back_populates="voicemails")
     incident: Mapped[Incident | None] = relationship(back_populates="voicemails")

@@ -28,8 +28,6 @@ Nothing here commits except where a function says so; moments are passed in.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,10 +52,6 @@ LEASE = timedelta(minutes=10)  # longer than any reminder call's ringing and men
 PBX_RECORDING_KEEP = timedelta(hours=24)
 RETRIED_RESULTS = frozenset({"not_reached", "no_choice"})
 RESULTS = frozenset({"called_back", "heard", "not_reached", "customer_not_reached", "no_choice"})
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def schedule_reminder(session: Session, settings: Settings, voicemail: Voicemail, at: datetime) -> ReminderCall | None:

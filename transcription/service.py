@@ -10,9 +10,7 @@ the next segment, and the process returns 0.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import DatabaseUnavailable, open_database
-from core.heartbeat import beat, heartbeat_file
+from core.heartbeat import beat, heartbeat_file, worker_name
 from core.logging import configure_logging
 from core.models import utc_now
 from core.settings import Settings
@@ -44,10 +42,6 @@ log = structlog.get_logger("transcription.service")
 
 POLL_SECONDS = 0.5
 DATABASE_RETRY_MAX_SECONDS = 30.0
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class TranscriptionService:

@@ -8,9 +8,7 @@ several machines): the dispatcher's leases keep them from sending one notificati
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import threading
 from datetime import UTC, datetime
 from types import FrameType
@@ -19,7 +17,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import open_database
-from core.heartbeat import beat, heartbeat_file
+from core.heartbeat import beat, heartbeat_file, worker_name
 from core.logging import configure_logging
 from core.notify.dispatcher import deliver_due
 from core.settings import Settings
@@ -44,7 +42,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, poll_inter
     stop = stop or threading.Event()
     previous = _stop_on_signals(stop)
     sessions = open_database(settings)
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    worker_id = worker_name()
     log.info("notify service starting", worker=worker_id, smtp=settings.notify.smtp_host,
              webhooks=len(settings.notify.webhook_urls))  # fmt: skip
     heartbeat = heartbeat_file(settings, "notify")

@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.client import AriError
 from ari_app.fallback_upkeep import DIAL_VARIABLE, TIMEOUT_VARIABLE, FallbackUpkeep, static_dial
 from core.calls import start_call
 from core.db import open_database
-from core.fallback_import import parse_name
+from core.fallback_import import parse_name, wanted
 from core.models import Call, Customer, CustomerPhone, Engineer, EngineerContact, Incident, ReminderCall, Sla, TranscriptionJob, Voicemail
 from core.roster import Contact, ContactToRing, Engineer as RosterEngineer, EscalationStepPlan
 from core.roster_store import save_rotation
@@ -230,3 +230,28 @@ async def test_two_messages_of_one_call_are_two_voicemails(settings, sessions):
         stored = session.scalars(select(Voicemail).order_by(Voicemail.recorded_at)).all()
         assert [float(v.duration_seconds) for v in stored] == [6.0, 9.0]
         assert len({v.call_id for v in stored}) == 1
+
+
+def test_what_to_import_is_decided_for_all_of_asterisks_recordings_in_a_few_queries(sessions):
+    """Asterisk keeps a copy of every critical message up to a day (the reminder call's `1`):
+    the upkeep's round asks the database per batch of names, not per name."""
+    held = [f"nachtdienst-fallback-critical-{1770080000 + i}.1-{RECORDED}-0612345678" for i in range(1100)]
+    with sessions() as session:
+        call = start_call(session, channel_id=UNIQUEID, from_number="0612345678", to_number="0497842611", at=CALL_START)
+        session.flush()
+        session.add_all(Voicemail(call_id=call.id, path=f"recordings/{i}.wav", sha256="0" * 64, size_bytes=100,
+                                  recorded_at=CALL_START + timedelta(seconds=i), pbx_recording=name)
+                        for i, name in enumerate(held))  # fmt: skip
+        start_call(session, channel_id="1770090000.7", from_number="0612345678", to_number="0497842611", at=CALL_START)
+        session.commit()
+    new = f"nachtdienst-fallback-critical-1770099999.3-{RECORDED}-0612345678"
+    orphan_of_a_call_going_on = "nachtdienst-critical-1770090000.7-0123456789ab"
+    recordings = [parse_name(name) for name in [*held, new, orphan_of_a_call_going_on]]
+
+    statements: list[str] = []
+    with sessions() as session:
+        event.listen(session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2]))
+        chosen = wanted(session, recordings)
+    assert [recording.name for recording in chosen] == [new]
+    selects = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 4, selects  # 1102 names: three batches; one orphan's call
