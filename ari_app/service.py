@@ -7,6 +7,7 @@ record finished), closes the ARI connection and returns, so the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 
@@ -23,11 +24,16 @@ from ari_app.reminder_call import ReminderLine
 from ari_app.reminder_loop import ReminderLoop
 from ari_app.stasis import StasisApp
 from core.db import open_database
+from core.heartbeat import beat, heartbeat_file
 from core.logging import configure_logging
 from core.secrets import ari_password
 from core.settings import Settings
 
 log = structlog.get_logger("ari.service")
+
+# The event loop's pulse (`run/ari.alive`), for the supervisor's watchdog and the container's
+# healthcheck: see nachtdienst/supervisor.py.
+PULSE_SECONDS = 2.0
 
 
 def run(settings: Settings) -> None:
@@ -68,13 +74,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     client.start()
     reminders = asyncio.create_task(reminder_loop.run(stop), name="reminder-loop")
     upkeep = asyncio.create_task(fallback.run(stop), name="fallback-upkeep")
+    pulse = asyncio.create_task(_pulse(settings, stop), name="pulse")
     try:
         await stop.wait()
         log.info("ari app stopping", calls=len(app.channels))
     finally:
         stop.set()
         await reminder_loop.stop()
-        await asyncio.gather(reminders, upkeep, return_exceptions=True)
+        await asyncio.gather(reminders, upkeep, pulse, return_exceptions=True)
         await app.stop()
         await desk.close()
         await call_log.close()
@@ -82,6 +89,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("ari app stopped")
+
+
+async def _pulse(settings: Settings, stop: asyncio.Event) -> None:
+    """Touch the heartbeat file while the event loop turns. It says nothing of Asterisk or the
+    database (each has its own log and retry): only that the app is not stuck, since a stuck app
+    keeps its WebSocket, so Asterisk still sends callers to it, and they would wait in silence."""
+    heartbeat = heartbeat_file(settings, "ari")
+    while not stop.is_set():
+        beat(heartbeat)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PULSE_SECONDS)
 
 
 async def _read_prompts_directory(client: AriClient, line: Line) -> None:

@@ -1,8 +1,9 @@
 """`nachtdienst up`: the PBX and every service in the foreground, supervised.
 
 Each service is its own process, so a crash in one leaves the others (and the calls they
-hold) alone. A service that exits is restarted with a growing delay; Ctrl-C (SIGINT) or
-SIGTERM stops the services, then Asterisk, and unmounts its root's /proc.
+hold) alone. A service that exits is restarted with a growing delay; one that hangs (its
+heartbeat stops, see `HUNG_AFTER`) is killed first. Ctrl-C (SIGINT) or SIGTERM stops the
+services, then Asterisk, and unmounts its root's /proc.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from core.db import open_database
+from core.heartbeat import heartbeat_file
 from core.settings import Settings
 from nachtdienst.fallback_watch import FallbackWatch
 from pbx import control
@@ -26,6 +29,11 @@ RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # A service that ran this long before exiting is considered healthy: its delay starts over.
 HEALTHY_AFTER = 60.0
 STOP_GRACE = 10.0
+# Services whose heartbeat file says only that their event loop turns (not that the database
+# answers, which a restart would not mend), and how long a silent one may be left. A hung ARI
+# app keeps its WebSocket, so Asterisk goes on sending callers into it, to wait in silence:
+# killed, its successor sends the calls it held along the fallback path.
+HUNG_AFTER = {"ari": 20.0}
 POLL_INTERVAL = 0.2
 
 log = structlog.get_logger("supervisor")
@@ -42,6 +50,19 @@ class SupervisedService:
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "nachtdienst", "service", self.name]
+
+
+def hung_for(heartbeat: Path, limit: float, ran_seconds: float, now: float) -> float | None:
+    """How long a service that ran `ran_seconds` has shown no sign of life (its heartbeat file's
+    age, or its whole run if it never beat), when that is over `limit`; else None."""
+    if ran_seconds <= limit:
+        return None
+    try:
+        silent = now - heartbeat.stat().st_mtime
+    except FileNotFoundError:
+        silent = ran_seconds
+    silent = min(silent, ran_seconds)  # a file older than this process is a predecessor's
+    return silent if silent > limit else None
 
 
 class Supervisor:
@@ -95,6 +116,7 @@ class Supervisor:
                 continue
             code = service.process.poll() if service.process else None
             if code is None:
+                self._kill_if_hung(service, now)
                 continue
             ran = now - service.started_at
             service.failures = 1 if ran >= HEALTHY_AFTER else service.failures + 1
@@ -109,6 +131,16 @@ class Supervisor:
             return
         if self.fallback_watch.due(now):
             self.fallback_watch.check()
+
+    def _kill_if_hung(self, service: SupervisedService, now: float) -> None:
+        limit = HUNG_AFTER.get(service.name)
+        if limit is None:
+            return
+        silent = hung_for(heartbeat_file(self.settings, service.name), limit, now - service.started_at, time.time())
+        if silent is not None:
+            log.error("service hung: no sign of life; killing it", service=service.name, pid=service.process.pid,
+                      silent_seconds=round(silent, 1))  # fmt: skip
+            service.process.kill()  # the next round sees it exit and restarts it
 
     def _stop_services(self) -> None:
         running = [s for s in self.services if s.process and s.process.poll() is None]

@@ -13,14 +13,22 @@ from pbx.installation import PbxError
 
 
 @app.command("up")
-def up() -> None:
+def up(
+    without: list[str] = typer.Option(
+        [], "--without", metavar="SERVICE",
+        help=f"A service not to run here (it runs elsewhere, e.g. on another host); repeatable. One of: {', '.join(SERVICES)}.",
+    ),
+) -> None:  # fmt: skip
     """Run the PBX and all services in the foreground until Ctrl-C."""
     from nachtdienst.supervisor import Supervisor
 
+    unknown = sorted(set(without) - set(SERVICES))
+    if unknown:
+        fail(f"--without {', '.join(unknown)}: no such service; known: {', '.join(SERVICES)}")
     current = settings()
     configure_logging(current)
     try:
-        code = Supervisor(current, list(SERVICES), engineer_endpoints(current)).run()
+        code = Supervisor(current, [name for name in SERVICES if name not in without], engineer_endpoints(current)).run()
     except PbxError as exc:
         fail(str(exc))
     raise typer.Exit(code)

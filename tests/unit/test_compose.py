@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -530,37 +531,43 @@ class _FakeAri(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("registered, healthy", [({"nachtdienst"}, True), ({"other"}, False), (set(), False)])
-def test_ari_app_healthcheck_is_healthy_only_while_the_stasis_app_is_connected(tmp_path, registered, healthy):
+def _ari_app_healthcheck(data_dir: Path, ari_port: int, *, heartbeat_age: float | None = 1.0) -> subprocess.CompletedProcess:
+    """The healthcheck as the container runs it; the app's heartbeat `heartbeat_age` seconds old
+    (None: the app never beat)."""
+    if heartbeat_age is not None:
+        heartbeat = data_dir / "run" / "ari.alive"
+        heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        heartbeat.touch()
+        os.utime(heartbeat, (time.time() - heartbeat_age,) * 2)
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    env |= {"PYTHONPATH": str(REPO), "NACHTDIENST_DATA_DIR": str(data_dir), "NACHTDIENST_PBX__ARI_HOST": "127.0.0.1",
+            "NACHTDIENST_PBX__ARI_PORT": str(ari_port), "NACHTDIENST_PBX__ARI_PASSWORD": "secret"}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(REPO / "docker" / "ari-app-healthcheck.py")],
+        env=env, cwd=data_dir, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("registered", "heartbeat_age", "healthy", "why"),
+    [({"nachtdienst"}, 1.0, True, ""), ({"other"}, 1.0, False, "not connected"), (set(), 1.0, False, "not connected"),
+     # Registered, but its event loop stopped turning: a hung app keeps its WebSocket.
+     ({"nachtdienst"}, 45.0, False, "the app hangs"), ({"nachtdienst"}, None, False, "ari.alive")],
+)  # fmt: skip
+def test_ari_app_healthcheck_is_healthy_only_while_the_stasis_app_is_connected_and_turning(
+    tmp_path, registered, heartbeat_age, healthy, why
+):
     _FakeAri.registered = registered
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeAri)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-        env |= {
-            "PYTHONPATH": str(REPO),
-            "NACHTDIENST_DATA_DIR": str(tmp_path),
-            "NACHTDIENST_PBX__ARI_HOST": "127.0.0.1",
-            "NACHTDIENST_PBX__ARI_PORT": str(server.server_address[1]),
-            "NACHTDIENST_PBX__ARI_PASSWORD": "secret",
-        }
-        result = subprocess.run(
-            [sys.executable, str(REPO / "docker" / "ari-app-healthcheck.py")],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30,
-        )
+        result = _ari_app_healthcheck(tmp_path, server.server_address[1], heartbeat_age=heartbeat_age)
     finally:
         server.shutdown()
     assert (result.returncode == 0) == healthy, result.stderr
-    if not healthy:
-        assert "not connected" in result.stderr
+    assert why in result.stderr
 
 
 def test_ari_app_healthcheck_fails_when_asterisk_is_unreachable(tmp_path):
-    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-    env |= {"PYTHONPATH": str(REPO), "NACHTDIENST_DATA_DIR": str(tmp_path), "NACHTDIENST_PBX__ARI_PORT": "1",
-            "NACHTDIENST_PBX__ARI_PASSWORD": "secret"}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "docker" / "ari-app-healthcheck.py")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30,
-    )
+    result = _ari_app_healthcheck(tmp_path, 1)
     assert result.returncode == 1 and "127.0.0.1:1" in result.stderr
