@@ -20,6 +20,11 @@ Decisions a caller may rely on:
   hung up an engineer who did not press 1) gives that contact "not_accepted". NOANSWER and
   CANCEL give "no_answer", BUSY "busy", CONGESTION and CHANUNAVAIL "unreachable", DONTCALL
   and TORTURE "declined", anything else "failed".
+- Each contact rings on a leg of its own (a Local channel), which ends by itself when its
+  engineer does not accept, is busy or cannot be reached, while the step's other contacts
+  ring on. A leg's own status (NOTACCEPTED or its DIALSTATUS, in the entry's leg statuses)
+  decides that contact's result by the same words, except for the accepted contact; a leg
+  without one (cut off when the step ended) takes the step's result above.
 """
 
 from __future__ import annotations
@@ -95,6 +100,9 @@ class DialEntry:
     answered_contact: str | None = None
     dialed_seconds: int | None = None  # DIALEDTIME
     answered_seconds: int | None = None  # ANSWEREDTIME
+    # Each contact's own leg result, in the order of `contacts` ("" where the step's end cut
+    # the leg off): NOTACCEPTED, or the leg's DIALSTATUS. Empty: the dialplan gave none.
+    leg_statuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,17 +288,25 @@ def results_of(entry: DialEntry) -> list[str]:
         answered = entry.contacts[0]
     if status == "ANSWER":
         if answered not in entry.contacts:
-            return ["answered"] * len(entry.contacts)
-        return [
-            "accepted" if contact == answered else "answered_elsewhere"
-            for contact in entry.contacts
-        ]
-    if status == "NOTACCEPTED":
-        return [
-            "not_accepted" if contact == answered else "no_answer"
-            for contact in entry.contacts
-        ]
-    return [_RESULTS.get(status, "failed")] * len(entry.contacts)
+            whole_step = ["answered"] * len(entry.contacts)
+        else:
+            whole_step = ["accepted" if contact == answered else "answered_elsewhere" for contact in entry.contacts]
+    elif status == "NOTACCEPTED":
+        whole_step = ["not_accepted" if contact == answered else "no_answer" for contact in entry.contacts]
+    else:
+        whole_step = [_RESULTS.get(status, "failed")] * len(entry.contacts)
+    legs = entry.leg_statuses + ("",) * (len(entry.contacts) - len(entry.leg_statuses))
+    return [
+        result if result == "accepted" or not leg or leg == "ANSWER" else _leg_result(leg)
+        for result, leg in zip(whole_step, legs, strict=True)
+    ]
+
+
+def _leg_result(leg_status: str) -> str:
+    """A leg that ended before the step did: its own result."""
+    if leg_status == "NOTACCEPTED":
+        return "not_accepted"
+    return _RESULTS.get(leg_status, "failed")
 
 
 def _end(session: Session, call: Call, entry: EndEntry, at: datetime) -> bool:

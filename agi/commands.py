@@ -31,8 +31,9 @@ route[,<step>[,<customer id>]]   step: 1, 2, … (default 1); customer id: ND_CU
                        "no contact of step N or later can be dialled (…)". With the database
                        down and nothing known (no plan read before, no roster.default_contact)
                        the status is error: take the static path.
-  ND_DIAL              for Dial(${ND_DIAL},${ND_DIAL_TIMEOUT},…), e.g.
+  ND_DIAL              the step's targets, `&`-joined, e.g.
                        PJSIP/engineer-phone/sip:eva@127.0.0.1:5080&PJSIP/+31612345678@trunk
+                       (the dialplan rings each on a Local leg of its own: nd-legs)
   ND_DIAL_TIMEOUT      seconds the step rings
   ND_STEP              the step these are: the first from <step> on with a contact to dial
   ND_NEXT_STEP         ND_STEP + 1, for the next route
@@ -45,9 +46,15 @@ route[,<step>[,<customer id>]]   step: 1, 2, … (default 1); customer id: ND_CU
 log,<kind>,…   on the record of the call of agi_uniqueid (rules: agi/call_record.py)
   log,step,<name>[,<detail>]         name: a-z, 0-9, _ (the ARI app's step names)
   log,customer,<customer id>[,<how>]
-  log,dial,<step>,<DIALSTATUS>,<dial string>[,<DIALEDPEERNUMBER>[,<DIALEDTIME>[,<ANSWEREDTIME>]]]
+  log,dial,<step>,<DIALSTATUS>,<dial string>[,<answered target>[,<DIALEDTIME>[,<ANSWEREDTIME>[,<leg statuses>]]]]
+                                     DIALEDTIME: seconds since the step began to ring;
+                                     ANSWEREDTIME: since the engineer accepted (the dialplan
+                                     measures both: Asterisk's own count from the caller's answer)
                                      step: ND_STEP; dial string: ND_DIAL; DIALSTATUS may be
-                                     NOTACCEPTED (an engineer who answered and did not press 1)
+                                     NOTACCEPTED (an engineer who answered and did not press 1);
+                                     answered target: one of ND_DIAL's (or DIALEDPEERNUMBER);
+                                     leg statuses: each contact's own leg result, `&`-joined in
+                                     ND_DIAL's order (NOTACCEPTED or a DIALSTATUS; empty: cut off)
   log,end,<outcome>[,<detail>]       outcome: one of core.models.CALL_OUTCOMES
   A detail may contain commas (the rest of the arguments is joined back).
   ND_CALL_ID           the call's record id (empty when queued)

@@ -109,7 +109,12 @@ def _dial_entry(request: Request) -> DialEntry:
         if request.arg(7)
         else None
     )
-    return DialEntry(step, status, contacts, answered, dialed, talked)
+    legs = tuple(leg.strip().upper() for leg in request.arg(8).split("&")) if request.arg(8) else ()
+    if len(legs) > len(contacts) or not all(re.fullmatch(r"[A-Z]{0,20}", leg) for leg in legs):
+        raise BadRequest(
+            f"log,dial: argument 8 (leg statuses) {request.arg(8)[:80]!r}: at most one status word per contact, `&`-joined"
+        )
+    return DialEntry(step, status, contacts, answered, dialed, talked, legs)
 
 
 def _detail(text: str) -> str | None:

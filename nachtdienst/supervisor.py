@@ -34,6 +34,7 @@ STOP_GRACE = 10.0
 # app keeps its WebSocket, so Asterisk goes on sending callers into it, to wait in silence:
 # killed, its successor sends the calls it held along the fallback path.
 HUNG_AFTER = {"ari": 20.0}
+STARTUP_GRACE = 60.0
 POLL_INTERVAL = 0.2
 
 log = structlog.get_logger("supervisor")
@@ -53,15 +54,17 @@ class SupervisedService:
 
 
 def hung_for(heartbeat: Path, limit: float, ran_seconds: float, now: float) -> float | None:
-    """How long a service that ran `ran_seconds` has shown no sign of life (its heartbeat file's
-    age, or its whole run if it never beat), when that is over `limit`; else None."""
-    if ran_seconds <= limit:
-        return None
+    """How long a service that ran `ran_seconds` has shown no sign of life, when that is over
+    `limit` (else None): its heartbeat file's age; or, when it has not beaten yet (no file, or
+    a predecessor's), its whole run, over `STARTUP_GRACE`: a slow start on a loaded machine
+    is not a hang, and killing it would only start another slow start."""
     try:
-        silent = now - heartbeat.stat().st_mtime
+        beaten_at = heartbeat.stat().st_mtime
     except FileNotFoundError:
-        silent = ran_seconds
-    silent = min(silent, ran_seconds)  # a file older than this process is a predecessor's
+        beaten_at = None
+    if beaten_at is None or beaten_at < now - ran_seconds:
+        return ran_seconds if ran_seconds > max(limit, STARTUP_GRACE) else None
+    silent = now - beaten_at
     return silent if silent > limit else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from tests.e2e.speech import compose_message, recall
 pytestmark = pytest.mark.e2e
 
 CUSTOMER = ("Glasatelier De Vries", "1031")
-PHONES = ("0612340031", "0612340032", "0612340033")
+PHONES = ("0612340031", "0612340032", "0612340033", "0612340034")
 EVA = "sip:eva@127.0.0.1:5080"
+EVA_MOBILE = "sip:eva-mobile@127.0.0.1:5081"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -108,6 +110,28 @@ def test_with_the_app_down_the_agi_path_rings_the_engineer_who_accepts_with_1(li
     assert (attempt["engineer"], attempt["result"]) == ("Eva Engineer", "accepted")
     assert attempt["accepted_at"] and attempt["ended_at"]
     assert all(a["result"] == "answered_elsewhere" for a in attempts.values()), attempts
+
+
+def test_on_the_agi_path_an_engineer_who_does_not_accept_ends_only_her_own_leg_and_the_others_ring_on(line, agi_server):
+    line.cli("engineers", "edit", "Eva Engineer", "--contact", EVA, "--contact", EVA_MOBILE)
+    # Her desk phone answers at once and gets 9 (not 1): that leg ends. Her mobile, ringing on,
+    # answers four seconds in and she accepts with 1.
+    desk = sipp.engineer_phone("answer", answer_after=0.5, digits=[(0.5, "9")], stay=60)
+    mobile = sipp.engineer_phone("answer", port=5081, answer_after=4.0, digits=[(1.0, "1")], stay=60)
+    caller = sipp.place_call(line.pbx_address, from_number=PHONES[3], dtmf=[(2.0, "1")], hangup_after=30).wait(90)
+    assert caller.final_response == 200, caller.describe()
+    desk.wait(30)
+    mobile.wait(30)
+    assert mobile.received_bye, mobile.describe()
+
+    call = call_from(line, PHONES[3])
+    assert (call["path"], call["outcome"]) == ("agi", "answered"), steps_of(call)
+    results = {a["contact"]: a["result"] for a in call["dial_attempts"]}
+    assert results == {EVA: "not_accepted", EVA_MOBILE: "accepted"}, call["dial_attempts"]
+    # Talk time counts from her 1 (about five seconds into the step), not from the ringing.
+    accepted = next(a for a in call["dial_attempts"] if a["contact"] == EVA_MOBILE)
+    rang = (datetime.fromisoformat(accepted["accepted_at"]) - datetime.fromisoformat(accepted["started_at"])).total_seconds()
+    assert 3.0 <= rang <= 9.0, accepted
 
 
 def test_on_the_agi_path_an_engineer_who_does_not_press_1_has_not_accepted_and_the_caller_leaves_a_message(line, agi_server, english_message):

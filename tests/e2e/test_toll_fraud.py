@@ -38,7 +38,8 @@ def _contexts(dialplan: str) -> dict[str, tuple[str, str]]:
 def test_no_context_has_an_extension_that_dials_out(line):
     contexts = _contexts(line.cli("pbx", "dialplan").stdout)
     ours = {name: text for name, (creator, text) in contexts.items() if creator == "pbx_config"}
-    fallback = {"nd-agi", "nd-static", "nd-consent", "nd-accept", "nd-voicemail", "nd-after-message"}
+    fallback = {"nd-agi", "nd-static", "nd-consent", "nd-legs", "nd-leg", "nd-leg-results", "nd-accept", "nd-voicemail",
+                "nd-after-message"}  # fmt: skip
     assert set(ours) == {"from-trunk", "support-line", "from-engineer"} | fallback, contexts.keys()
     extensions = {name: re.findall(r"^\s*'([^']+)'", text, re.M) for name, text in ours.items()}
     assert sorted(extensions["from-trunk"]) == sorted(["0497842611", "31497842611", "+31497842611", "0031497842611"])
@@ -53,10 +54,13 @@ def test_no_context_has_an_extension_that_dials_out(line):
                 "func_periodic_hook", "__func_periodic_hook_context__"
             ), (name, creator)
     # The fallback paths' contexts have only `s` (and `h`): reached by Goto/Gosub from the
-    # support line, never by a number; they dial only what the FastAGI server or the app's
-    # static-path globals name.
-    for name in fallback:
+    # support line, never by a number; but nd-leg, which the step's Local legs (from nd-legs)
+    # enter by their number. They dial only what the FastAGI server or the app's static-path
+    # globals name.
+    for name in fallback - {"nd-leg"}:
         assert set(extensions[name]) <= {"s", "h"}, (name, extensions[name])
+    assert extensions["nd-leg"] == ["_X!"]
+    allowed = {"nd-agi": {"${ND_LEGS}", "${ND_OFFICE_DESTINATION}"}, "nd-static": {"${ND_LEGS}"}, "nd-leg": {"${ND_TARGET}"}}
     for name, (_creator, text) in contexts.items():
         targets = set(re.findall(r"Dial\(([^,)]*)", text))
-        assert targets <= ({"${ND_DIAL}", "${ND_OFFICE_DESTINATION}"} if name in ("nd-agi", "nd-static") else set()), (name, targets)
+        assert targets <= allowed.get(name, set()), (name, targets)

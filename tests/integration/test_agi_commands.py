@@ -446,6 +446,8 @@ async def test_log_writes_the_fallback_call_and_a_repeat_adds_nothing(
                 f"PJSIP/engineer-phone/{EVA_SIP}&PJSIP/{EVA_MOBILE}@trunk",
                 "",
                 "25",
+                "",
+                "NOTACCEPTED&",  # her desk phone answered without a 1; her mobile rang on
             ),
         ),
         (
@@ -514,7 +516,7 @@ async def test_log_writes_the_fallback_call_and_a_repeat_adds_nothing(
         NIGHT + 75 * second,
     )
     assert record["attempts"] == [
-        (1, EVA_SIP, "Eva", "no_answer", eva_rung, None, None, NIGHT + 35 * second),
+        (1, EVA_SIP, "Eva", "not_accepted", eva_rung, None, None, NIGHT + 35 * second),
         (1, EVA_MOBILE, "Eva", "no_answer", eva_rung, None, None, NIGHT + 35 * second),
         (
             2,
@@ -606,6 +608,12 @@ BAD_REQUESTS = [  # (script, arguments, environment) -> the start of ND_ERROR
         ("dial", "1", "NO ANSWER", f"PJSIP/{PIET_MOBILE}@trunk"),
         {},
         "log,dial: argument 3 (DIALSTATUS) 'NO ANSWER'",
+    ),
+    (
+        "log",
+        ("dial", "1", "NOANSWER", f"PJSIP/{PIET_MOBILE}@trunk", "", "25", "", "BUSY&NOANSWER"),
+        {},
+        "log,dial: argument 8 (leg statuses) 'BUSY&NOANSWER': at most one status word per contact",
     ),
     ("log", ("end", "exploded"), {}, "outcome 'exploded' is not one of "),
     ("log", ("customer", "424242"), {}, "no customer with id 424242"),

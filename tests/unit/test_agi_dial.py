@@ -95,6 +95,25 @@ def test_dial_results_follow_dialstatus(status, answered, contacts, results):
     assert results_of(DialEntry(1, status, contacts, answered)) == results
 
 
+@pytest.mark.parametrize(
+    ("status", "answered", "legs", "results"),
+    [
+        # Eva answered and did not press 1: her leg ended; Piet's rang on and he accepted.
+        ("ANSWER", PIET, ("NOTACCEPTED", ""), ["not_accepted", "accepted"]),
+        # Eva's leg could not be reached; Piet's rang until the step's time was up.
+        ("NOANSWER", None, ("CHANUNAVAIL", ""), ["unreachable", "no_answer"]),
+        # Both legs ended by themselves: each says why, whatever the step's status.
+        ("CHANUNAVAIL", None, ("NOTACCEPTED", "BUSY"), ["not_accepted", "busy"]),
+        # The accepted leg's own status (written when its bridge ended) changes nothing.
+        ("ANSWER", EVA, ("ANSWER", ""), ["accepted", "answered_elsewhere"]),
+        # Fewer statuses than contacts: the rest were cut off.
+        ("NOANSWER", None, ("BUSY",), ["busy", "no_answer"]),
+    ],
+)
+def test_each_legs_own_status_decides_its_contacts_result(status, answered, legs, results):
+    assert results_of(DialEntry(1, status, (EVA, PIET), answered, leg_statuses=legs)) == results
+
+
 NOW = datetime(2026, 2, 3, 1, 0, tzinfo=UTC)
 
 

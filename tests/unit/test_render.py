@@ -72,16 +72,21 @@ def test_trunk_context_routes_only_the_support_number_to_the_app(files):
     assert all(r.endswith("Goto(support-line,${EXTEN},1)") for r in routed)
     support = " ".join(extensions["support-line"][0].get("same", []) + extensions["support-line"][0]["exten"])
     assert "Stasis(nachtdienst,inbound)" in support
-    # Dial() only in the fallback paths, only to what the FastAGI server or the app's AstDB
-    # entry names (engineers, the office): never to anything a caller sends.
+    # Dial() only in the fallback paths, only to what the FastAGI server or the app's static
+    # globals name (engineers, the office): never to anything a caller sends. A step's contacts
+    # ring as Local legs into nd-leg, each dialling one target of ND_DIAL.
     context, dials = None, []
     for line in files["extensions.conf"].splitlines():
         if header := re.match(r"^\[([a-z-]+)\]", line):
             context = header.group(1)
         if not line.lstrip().startswith(";"):
             dials += [(context, target) for target in re.findall(r"\bDial\(([^,)]*)", line)]
-    assert {target for _, target in dials} == {"${ND_DIAL}", "${ND_OFFICE_DESTINATION}"}
-    assert {context for context, _ in dials} == {"nd-agi", "nd-static"}
+    assert set(dials) == {("nd-agi", "${ND_LEGS}"), ("nd-agi", "${ND_OFFICE_DESTINATION}"), ("nd-static", "${ND_LEGS}"),
+                          ("nd-leg", "${ND_TARGET}")}  # fmt: skip
+    legs = " ".join(extensions["nd-legs"][0].get("same", []))
+    assert "Set(ND_TARGET=${CUT(ND_DIAL,&,${ND_N})})" in legs and "Set(__ND_LEG_${ND_N}=${ND_TARGET})" in legs
+    assert re.findall(r"Local/[^)]*", legs) == ["Local/${ND_N}@nd-leg/n"]
+    assert extensions["nd-leg"][0]["exten"] == ["_X!,1,Set(ND_TARGET=${ND_LEG_${EXTEN}})"]
 
 
 def test_a_local_dialplan_file_may_add_to_ours_but_reaches_nothing_by_default(files):

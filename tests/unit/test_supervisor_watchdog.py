@@ -26,17 +26,22 @@ def test_a_heartbeat_older_than_the_limit_is_a_hung_service(tmp_path):
     assert hung_for(heartbeat, 20.0, ran_seconds=300.0, now=1025.0) == 25.0
 
 
-def test_a_service_just_started_is_given_the_limit_to_beat(tmp_path):
-    assert hung_for(tmp_path / "ari.alive", 20.0, ran_seconds=19.0, now=1000.0) is None
-    # Never beat at all: silent for its whole run.
-    assert hung_for(tmp_path / "ari.alive", 20.0, ran_seconds=21.0, now=1000.0) == 21.0
-
-
-def test_a_predecessors_old_heartbeat_counts_only_for_this_run(tmp_path):
+def test_a_service_that_has_not_beaten_yet_is_given_the_startup_grace(tmp_path):
+    assert hung_for(tmp_path / "ari.alive", 20.0, ran_seconds=59.0, now=1000.0) is None
+    assert hung_for(tmp_path / "ari.alive", 20.0, ran_seconds=61.0, now=1000.0) == 61.0
+    # A predecessor's last beat, from before this process started, is not this one's.
     heartbeat = tmp_path / "ari.alive"
     heartbeat.touch()
-    os.utime(heartbeat, (1000.0, 1000.0))  # the crashed app's last beat, long ago
-    assert hung_for(heartbeat, 20.0, ran_seconds=22.0, now=5000.0) == 22.0
+    os.utime(heartbeat, (900.0, 900.0))
+    assert hung_for(heartbeat, 20.0, ran_seconds=30.0, now=1000.0) is None
+    assert hung_for(heartbeat, 20.0, ran_seconds=61.0, now=1000.0) == 61.0
+
+
+def test_once_it_has_beaten_a_service_is_hung_after_the_limit(tmp_path):
+    heartbeat = tmp_path / "ari.alive"
+    heartbeat.touch()
+    os.utime(heartbeat, (975.0, 975.0))  # its first beat, 5 s after it started
+    assert hung_for(heartbeat, 20.0, ran_seconds=30.0, now=1000.0) == 25.0
 
 
 def test_only_the_ari_app_is_watched():
