@@ -17,6 +17,8 @@ NACHTDIENST = REPO / ".venv" / "bin" / "nachtdienst"
 # The Debian root is built once and shared with `scripts/run.sh` (same default place).
 ROOT_CACHE = REPO / "data" / "asterisk-root"
 CUSTOMER_PHONE_PORT = 5084
+# Eva Engineer's phones (SIPp): her desk, on the roster all session, and a mobile some tests add.
+EVA, EVA_MOBILE = "sip:eva@127.0.0.1:5080", "sip:eva-mobile@127.0.0.1:5081"
 SMTP_PORT = 12525
 
 

@@ -253,9 +253,7 @@ def test_a_customer_blocked_for_abuse_hears_why_and_nobody_is_rung(line):
     assert call["dial_attempts"] == [] and "greeting" not in steps_of(call)
 
 
-def test_every_contact_of_a_step_rings_at_once_and_the_first_to_accept_wins(line):
-    # Eva gets a second phone (and keeps it: her first contact, and so its endpoint, stays).
-    line.cli("engineers", "edit", "Eva Engineer", "--contact", "sip:eva@127.0.0.1:5080", "--contact", "sip:eva-mobile@127.0.0.1:5081")
+def test_every_contact_of_a_step_rings_at_once_and_the_first_to_accept_wins(line, eva_has_a_mobile):
     desk_phone = sipp.engineer_phone("silent", answer_after=0.3, stay=40)
     mobile = sipp.engineer_phone("answer", port=5081, answer_after=1.0, digits=[(1.0, "1")], stay=40)
     caller = sipp.place_call(line.pbx_address, from_number="0612340004", dtmf=[(2.0, "1")], hangup_after=20).wait(60)

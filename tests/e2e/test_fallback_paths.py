@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 
 from tests import sipp
+from tests.e2e.line import EVA, EVA_MOBILE
 from tests.e2e.speech import compose_message, recall
 
 pytestmark = pytest.mark.e2e
 
 CUSTOMER = ("Glasatelier De Vries", "1031")
 PHONES = ("0612340031", "0612340032", "0612340033", "0612340034")
-EVA = "sip:eva@127.0.0.1:5080"
-EVA_MOBILE = "sip:eva-mobile@127.0.0.1:5081"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -112,8 +111,7 @@ def test_with_the_app_down_the_agi_path_rings_the_engineer_who_accepts_with_1(li
     assert all(a["result"] == "answered_elsewhere" for a in attempts.values()), attempts
 
 
-def test_on_the_agi_path_an_engineer_who_does_not_accept_ends_only_her_own_leg_and_the_others_ring_on(line, agi_server):
-    line.cli("engineers", "edit", "Eva Engineer", "--contact", EVA, "--contact", EVA_MOBILE)
+def test_on_the_agi_path_an_engineer_who_does_not_accept_ends_only_her_own_leg_and_the_others_ring_on(line, agi_server, eva_has_a_mobile):
     # Her desk phone answers at once and gets 9 (not 1): that leg ends. Her mobile, ringing on,
     # answers four seconds in and she accepts with 1.
     desk = sipp.engineer_phone("answer", answer_after=0.5, digits=[(0.5, "9")], stay=60)
