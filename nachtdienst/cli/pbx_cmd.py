@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from core.db import DatabaseUnavailable
 from core.secrets import ari_password
 from nachtdienst.cli import app
 from nachtdienst.cli.common import fail, settings
@@ -16,7 +19,10 @@ from pbx.ari_probe import AriUnreachable
 from pbx.call_path import call_path
 from pbx.installation import PbxError
 from pbx.prompts import PromptError, render_prompts
-from pbx.render import AsteriskDirs, render, write_config
+from pbx.render import AsteriskDirs, EngineerContact, render, write_config
+
+# pbx.render.endpoint_name's form: one endpoint per engineer's SIP contact.
+ENGINEER_ENDPOINT = re.compile(r"engineer-\d+")
 
 pbx_app = typer.Typer(help="Run and inspect the line's Asterisk.", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
@@ -61,10 +67,37 @@ def status() -> None:
         typer.echo("PBX: not running")
     if result.usable:
         _print_call_path(current)
-    for endpoint in result.endpoints:
-        typer.echo(f"endpoint {endpoint.get('technology')}/{endpoint.get('resource')}: {endpoint.get('state')}")
+    if result.endpoints:
+        for line in endpoint_lines(result.endpoints, _contacts_by_endpoint(current)):
+            typer.echo(line)
     if not result.usable:
         raise typer.Exit(1)
+
+
+def _contacts_by_endpoint(current) -> dict[str, EngineerContact] | None:
+    try:
+        return {contact.endpoint: contact for contact in engineer_endpoints(current)}
+    except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        typer.echo(f"engineers' contacts: unknown ({exc})")
+        return None
+
+
+def endpoint_lines(endpoints: list[dict], contacts: dict[str, EngineerContact] | None) -> list[str]:
+    """One line per endpoint; an engineer's names whose contact it is. Asterisk keeps a removed
+    PJSIP endpoint in its list (offline) until it restarts: a contact taken off the roster is
+    left out rather than shown as a phone that is down. Without the database (`contacts`
+    None) every endpoint is listed as Asterisk reports it."""
+    lines = []
+    for endpoint in endpoints:
+        resource = endpoint.get("resource") or ""
+        line = f"endpoint {endpoint.get('technology')}/{resource}: {endpoint.get('state')}"
+        if contacts is not None and ENGINEER_ENDPOINT.fullmatch(resource):
+            contact = contacts.get(resource)
+            if contact is None:
+                continue
+            line += f" ({contact.engineer_name}, {contact.uri})"
+        lines.append(line)
+    return lines
 
 
 def _print_call_path(current) -> None:

@@ -217,12 +217,16 @@ def test_an_engineer_who_answers_but_does_not_press_1_has_not_accepted(line):
 
 def test_a_caller_who_hangs_up_while_recording_keeps_the_partial_message(line, spoken_wav):
     line.cli("customers", "add", "Drukkerij", "--number", "1004", "--phone", "0612340006")
-    # Nobody answers (Eva's phone is not there); recording starts about 30 s in; hang up at 36 s.
+    # Nobody answers (Eva's phone rings on); recording starts about 30 s in; hang up at 36 s.
+    # (A phone that rings, not none at all: an INVITE to a port nobody listens on is resent
+    # for 32 s and would reach the next test's phone.)
+    phone = sipp.engineer_phone("never", stay=40)
     caller = sipp.place_call(
         line.pbx_address, from_number="0612340006", wav=spoken_wav, wav_loops=-1, dtmf=[(2.0, "1")],
         hangup_after=36, timeout=60,
     ).wait(70)  # fmt: skip
     assert caller.final_response == 200, caller.describe()
+    assert phone.wait(30).received_invites == 1, phone.describe()
     call = line.wait_for_call(lambda c: c["from_number"] == "0612340006" and c["ended_at"] and c["voicemail"])
     assert call["outcome"] == "voicemail", steps_of(call)
     assert call["voicemail"]["partial"] is True and call["voicemail"]["duration_seconds"] > 1

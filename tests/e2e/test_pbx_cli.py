@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.error
 
 import pytest
 
@@ -18,7 +19,7 @@ def test_status_of_a_running_pbx(line):
     assert "ARI: ok" in lines
     assert "calls: the ARI app: the Stasis app 'nachtdienst' is registered" in lines
     assert "endpoint PJSIP/trunk: offline" in lines or "endpoint PJSIP/trunk: online" in lines
-    assert any(re.fullmatch(r"endpoint PJSIP/engineer-\d+: \w+", entry) for entry in lines), result.stdout
+    assert any(re.fullmatch(r"endpoint PJSIP/engineer-\d+: \w+ \(Eva Engineer, sip:eva@127\.0\.0\.1:5080\)", entry) for entry in lines), result.stdout
 
 
 def test_status_without_a_pbx_says_why_and_fails(tmp_path):
@@ -30,9 +31,26 @@ def test_status_without_a_pbx_says_why_and_fails(tmp_path):
     assert "PBX: not running" in result.stdout
 
 
-def test_an_engineer_added_while_the_line_runs_is_an_endpoint_at_once(line):
-    before = set(re.findall(r"endpoint PJSIP/(engineer-\d+)", line.cli("pbx", "status").stdout))
-    added = line.cli("engineers", "add", "Piet Paniek", "--contact", "sip:piet@127.0.0.1:5081")
+def test_an_engineer_added_while_the_line_runs_is_an_endpoint_at_once_and_a_removed_contact_is_gone(line):
+    piet, piet_mobile = "sip:piet@127.0.0.1:5081", "sip:piet-mobile@127.0.0.1:5086"
+    added = line.cli("engineers", "add", "Piet Paniek", "--contact", piet, "--contact", piet_mobile)
     assert "PBX reloaded" in added.stdout
-    after = set(re.findall(r"endpoint PJSIP/(engineer-\d+)", line.cli("pbx", "status").stdout))
-    assert len(after - before) == 1, (before, after)
+    status = line.cli("pbx", "status").stdout
+    [desk] = re.findall(rf"^endpoint PJSIP/(engineer-\d+): \w+ \(Piet Paniek, {re.escape(piet)}\)$", status, re.M)
+    [mobile] = re.findall(rf"^endpoint PJSIP/(engineer-\d+): \w+ \(Piet Paniek, {re.escape(piet_mobile)}\)$", status, re.M)
+    # Asterisk itself has the contact's address for the endpoint.
+    aor = {entry["attribute"]: entry["value"] for entry in line.ari("GET", f"/asterisk/config/dynamic/res_pjsip/aor/{desk}")}
+    assert aor["contact"] == piet
+
+    # His mobile is taken off: its endpoint is gone from Asterisk and from the status.
+    edited = line.cli("engineers", "edit", "Piet Paniek", "--contact", piet)
+    assert "PBX reloaded" in edited.stdout
+    status = line.cli("pbx", "status").stdout
+    assert f"endpoint PJSIP/{mobile}:" not in status, status
+    assert re.search(rf"^endpoint PJSIP/{desk}: \w+ \(Piet Paniek, {re.escape(piet)}\)$", status, re.M), status
+    try:
+        line.ari("GET", f"/asterisk/config/dynamic/res_pjsip/aor/{mobile}")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+    else:
+        raise AssertionError(f"Asterisk still has the aor {mobile}")
