@@ -92,6 +92,12 @@ def endpoint_name(contact_id: int) -> str:
     return f"engineer-{contact_id}"
 
 
+def is_engineer_endpoint(name: str) -> bool:
+    """Whether `name` is one of endpoint_name's (not the shared `engineer-phone`)."""
+    prefix, _, number = name.partition("-")
+    return prefix == "engineer" and number.isdigit()
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),

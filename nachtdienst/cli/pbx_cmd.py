@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,10 +18,7 @@ from pbx.ari_probe import AriUnreachable
 from pbx.call_path import call_path
 from pbx.installation import PbxError
 from pbx.prompts import PromptError, render_prompts
-from pbx.render import AsteriskDirs, EngineerContact, render, write_config
-
-# pbx.render.endpoint_name's form: one endpoint per engineer's SIP contact.
-ENGINEER_ENDPOINT = re.compile(r"engineer-\d+")
+from pbx.render import AsteriskDirs, EngineerContact, is_engineer_endpoint, render, write_config
 
 pbx_app = typer.Typer(help="Run and inspect the line's Asterisk.", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
@@ -83,15 +79,15 @@ def _contacts_by_endpoint(current) -> dict[str, EngineerContact] | None:
 
 
 def endpoint_lines(endpoints: list[dict], contacts: dict[str, EngineerContact] | None) -> list[str]:
-    """One line per endpoint; an engineer's names whose contact it is. Asterisk keeps a removed
-    PJSIP endpoint in its list (offline) until it restarts: a contact taken off the roster is
-    left out rather than shown as a phone that is down. Without the database (`contacts`
-    None) every endpoint is listed as Asterisk reports it."""
+    """One line per endpoint, an engineer's with the engineer and the contact. Asterisk keeps
+    a removed PJSIP endpoint in its list (offline) until it restarts: a contact taken off the
+    roster is left out rather than shown as a phone that is down. Without the database
+    (`contacts` None) every endpoint is listed as Asterisk reports it."""
     lines = []
     for endpoint in endpoints:
         resource = endpoint.get("resource") or ""
         line = f"endpoint {endpoint.get('technology')}/{resource}: {endpoint.get('state')}"
-        if contacts is not None and ENGINEER_ENDPOINT.fullmatch(resource):
+        if contacts is not None and is_engineer_endpoint(resource):
             contact = contacts.get(resource)
             if contact is None:
                 continue

@@ -4,7 +4,7 @@ contacts (Asterisk keeps a removed PJSIP endpoint in its list until it restarts)
 from __future__ import annotations
 
 from nachtdienst.cli.pbx_cmd import endpoint_lines
-from pbx.render import EngineerContact
+from pbx.render import EngineerContact, is_engineer_endpoint
 
 ENDPOINTS = [
     {"technology": "PJSIP", "resource": "trunk", "state": "online"},
@@ -33,3 +33,8 @@ def test_without_the_database_every_endpoint_is_listed_as_asterisk_reports_it():
         "endpoint PJSIP/engineer-2: offline",
         "endpoint PJSIP/engineer-1: online",
     ]
+
+
+def test_only_the_per_contact_endpoints_are_engineers():
+    assert is_engineer_endpoint(EVA.endpoint) and is_engineer_endpoint("engineer-12")
+    assert not any(is_engineer_endpoint(name) for name in ("engineer-phone", "engineer-", "trunk", "engineer-1a"))
